@@ -1,0 +1,1 @@
+"""The ``siayn`` subcommands, one module per command group."""

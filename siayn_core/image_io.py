@@ -1,0 +1,136 @@
+"""Reading, converting and atomically writing images.
+
+Every image that enters SIAYN goes through :func:`read_image`, so every input format
+behaves the same way: EXIF orientation honoured, the first frame of an animation,
+grayscale / RGBA / CMYK / palette / 16-bit inputs converted to 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import SiaynError
+
+if TYPE_CHECKING:
+    import torch
+
+#: The smallest side SIAYN accepts for an input image.
+MIN_SIDE = 8
+
+
+def read_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Open ``path`` as an 8-bit RGB image, or raise SiaynError with a one-line reason."""
+    path = Path(path)
+    if not path.exists():
+        raise SiaynError(f"image not found: {path}")
+    if path.is_dir():
+        raise SiaynError(f"expected an image file but found a directory: {path}")
+    try:
+        with Image.open(path) as opened:
+            opened.seek(0)
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+            image = to_rgb(image)
+    except Image.DecompressionBombError as error:
+        raise SiaynError(
+            f"image is too large: {path} ({error}); raise the limit with SIAYN_MAX_IMAGE_PIXELS"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        reason = "empty file" if path.stat().st_size == 0 else str(error) or type(error).__name__
+        raise SiaynError(f"cannot read image {path}: {reason}") from None
+    if min(image.size) < MIN_SIDE:
+        raise SiaynError(
+            f"image is too small: {path} is {image.width}x{image.height}, "
+            f"need at least {MIN_SIDE} px on each side"
+        )
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode (including 16-bit and CMYK) to 8-bit RGB."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        array = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to ``(width, height)`` with a high-quality filter."""
+    if image.size == size:
+        return image
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """``(width, height)`` multiplied by ``scale``, at least 1 px on each side."""
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """A PIL RGB image as a ``(1, 3, H, W)`` float tensor in ``[0, 1]``."""
+    import torch
+
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(tensor: torch.Tensor) -> Image.Image:
+    """A ``(1, 3, H, W)`` or ``(3, H, W)`` tensor as an RGB image, clamped to ``[0, 1]``."""
+    tensor = tensor.detach().float().cpu()
+    if tensor.dim() == 4:
+        tensor = tensor[0]
+    array = (tensor.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(array, "RGB")
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it into place only on success.
+
+    A crash or ``kill -9`` leaves either the old file or the complete new one, never a
+    truncated file.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, target)
+    finally:
+        temporary_path.unlink(missing_ok=True)
+
+
+def write_image(image: Image.Image, target: str | os.PathLike[str]) -> Path:
+    """Save ``image`` atomically; the format follows ``target``'s suffix."""
+    target = Path(target)
+    with atomic_path(target) as temporary:
+        image.save(temporary, format=Image.registered_extensions().get(target.suffix.lower(), "PNG"))
+    return target
+
+
+def write_text(text: str, target: str | os.PathLike[str]) -> Path:
+    """Write ``text`` atomically (UTF-8)."""
+    target = Path(target)
+    with atomic_path(target) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+    return target

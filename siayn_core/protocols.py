@@ -1,0 +1,120 @@
+"""What each kind of component's factory returns.
+
+Images are float tensors shaped ``(1, 3, H, W)`` with RGB values in ``[0, 1]``, unless a
+protocol says otherwise. torch is imported for type checking only, so this module stays
+cheap to import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """A frozen network, truncated after the deepest requested layer."""
+
+    def __call__(self, image: torch.Tensor) -> Mapping[str, torch.Tensor]:
+        """Run one forward pass and return the requested layers' activations.
+
+        :param image: RGB in ``[0, 1]``; any input normalization happens inside.
+        :returns: activations keyed by the layer names exactly as they were requested.
+        """
+        ...
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """A feature network whose layers can be named."""
+
+    def layer_names(self) -> Sequence[str]:
+        """The canonical names of the layers this backbone offers, shallowest first."""
+        ...
+
+    def extractor(self, layers: Sequence[str]) -> FeatureExtractor:
+        """Build a frozen extractor in eval mode that returns ``layers``.
+
+        Raises :class:`~siayn_core.SiaynError` naming the layer for a layer it does not have.
+        """
+        ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """A loss term comparing a representation of the generated image with a target.
+
+    Comparison losses (content, style) receive features; a regularizer such as total
+    variation receives the generated image itself and ``target=None``.
+    """
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        """The representation of reference features (e.g. their Gram matrix).
+
+        Called once per scale, under ``torch.no_grad()``.
+        """
+        ...
+
+    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """The scalar loss of ``features`` against ``target``."""
+        ...
+
+
+@runtime_checkable
+class Initialiser(Protocol):
+    """Builds the image the optimization starts from."""
+
+    def __call__(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """Return a starting image shaped like ``content`` (already at the output size).
+
+        :param styles: the style images, each at its own size.
+        :param generator: the run's seeded random generator; use it for any randomness.
+        """
+        ...
+
+
+@runtime_checkable
+class OptimizerFactory(Protocol):
+    """Builds a ``torch.optim.Optimizer`` over the generated image."""
+
+    def __call__(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
+        """The optimizer; each ``step(closure)`` must evaluate ``closure`` exactly once,
+        so that ``num_steps`` counts objective evaluations for every optimizer."""
+        ...
+
+
+@dataclass(frozen=True)
+class PostprocessContext:
+    """What a postprocessor may need besides the image it transforms.
+
+    :param content: the content image the result was made from, if known.
+    :param styles: the style images, if known.
+    :param run_dir: the folder of the run (holds ``run.json`` and ``frames/``), if any.
+    :param output_dir: where a postprocessor writes any extra files it makes.
+    """
+
+    content: Path | None = None
+    styles: tuple[Path, ...] = ()
+    run_dir: Path | None = None
+    output_dir: Path | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Postprocessor(Protocol):
+    """Transforms a finished image (an RGB ``PIL.Image.Image``)."""
+
+    def __call__(self, image: Image.Image, context: PostprocessContext) -> Image.Image:
+        """Return the processed image; ``image`` itself is left unchanged."""
+        ...
