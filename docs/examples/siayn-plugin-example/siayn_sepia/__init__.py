@@ -1,0 +1,32 @@
+"""A SIAYN plugin that adds the ``sepia`` postprocessor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+from siayn_core import PostprocessContext, hookimpl, option
+
+
+@dataclass(frozen=True)
+class SepiaOptions:
+    """Options of the ``sepia`` postprocessor."""
+
+    strength: float = option(1.0, help="0 keeps the image, 1 is fully sepia-toned", minimum=0.0, maximum=1.0)
+
+
+class Sepia:
+    """Tone an image in warm browns, blended with the original by ``strength``."""
+
+    def __init__(self, options: SepiaOptions) -> None:
+        self.options = options
+
+    def __call__(self, image: Image.Image, context: PostprocessContext) -> Image.Image:
+        toned = ImageOps.colorize(ImageOps.grayscale(image), black="#2b1d0e", white="#fff3dc")
+        return Image.blend(image.convert("RGB"), toned, self.options.strength)
+
+
+@hookimpl
+def register_postprocessors(register):
+    register("sepia", Sepia, aliases=("old-photo",), description="Warm brown tones, like an old photograph.")

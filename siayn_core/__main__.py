@@ -1,0 +1,5 @@
+"""``python -m siayn_core`` runs the ``siayn`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,42 @@
+"""Shared fixtures: throwaway plugin modules, isolation from the user's environment."""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's own SIAYN_* plugin settings."""
+    for name in ("SIAYN_LOAD_PLUGINS", "SIAYN_DISABLE_PLUGINS", "SIAYN_STRICT_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
+    """Write a throwaway plugin module and return its importable name.
+
+    ``make_plugin(body)`` puts ``body`` (dedented) after ``from siayn_core import hookimpl``
+    in a fresh module on ``sys.path``; pass the name to ``--plugin`` or ``load_plugins``.
+    """
+    directory = tmp_path / "test_plugins"
+    directory.mkdir(exist_ok=True)
+    monkeypatch.syspath_prepend(str(directory))
+
+    def make(body: str) -> str:
+        name = f"siayn_test_plugin_{next(_counter)}"
+        source = "from siayn_core import hookimpl\n" + textwrap.dedent(body)
+        (directory / f"{name}.py").write_text(source)
+        return name
+
+    return make
