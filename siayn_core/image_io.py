@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,23 @@ if TYPE_CHECKING:
 
 #: The smallest side SIAYN accepts for an input image.
 MIN_SIDE = 8
+#: The default pixel limit (Pillow's own); ``SIAYN_MAX_IMAGE_PIXELS`` raises or lowers it.
+DEFAULT_MAX_PIXELS = 89_478_485
+MAX_PIXELS_VARIABLE = "SIAYN_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int:
+    """The largest image, in pixels, that :func:`read_image` opens."""
+    raw = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        limit = int(float(raw))
+    except ValueError:
+        raise SiaynError(f"{MAX_PIXELS_VARIABLE} must be a whole number of pixels, got {raw!r}") from None
+    if limit <= 0:
+        raise SiaynError(f"{MAX_PIXELS_VARIABLE} must be positive, got {raw!r}")
+    return limit
 
 
 def read_image(path: str | os.PathLike[str]) -> Image.Image:
@@ -33,17 +51,23 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
         raise SiaynError(f"image not found: {path}")
     if path.is_dir():
         raise SiaynError(f"expected an image file but found a directory: {path}")
+    limit = max_image_pixels()
     try:
-        with Image.open(path) as opened:
-            opened.seek(0)
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            image = to_rgb(image)
-    except Image.DecompressionBombError as error:
+        with warnings.catch_warnings():
+            # Pillow only warns between its limit and twice its limit: refuse at the limit.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = limit
+            with Image.open(path) as opened:
+                opened.seek(0)
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+                image = to_rgb(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise SiaynError(
-            f"image is too large: {path} ({error}); raise the limit with SIAYN_MAX_IMAGE_PIXELS"
+            f"image is too large: {path} has more than {limit} pixels; "
+            f"raise the limit with {MAX_PIXELS_VARIABLE}=<pixels> if you trust the file"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         reason = "empty file" if path.stat().st_size == 0 else str(error) or type(error).__name__
         raise SiaynError(f"cannot read image {path}: {reason}") from None
     if min(image.size) < MIN_SIDE:
