@@ -37,6 +37,8 @@ _LAZY: dict[str, str] = {
     "write_image": ".image_io",
     "write_text": ".image_io",
     "atomic_path": ".image_io",
+    "image_files": ".postprocess",
+    "unique_path": ".postprocess",
 }
 
 __all__ = [

@@ -87,9 +87,11 @@ def main() -> None:
 
 def _add_commands() -> None:
     from .commands.listing import components, plugins
+    from .commands.postprocess import postprocess
 
     main.add_command(plugins)
     main.add_command(components)
+    main.add_command(postprocess)
 
 
 _add_commands()

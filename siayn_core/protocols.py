@@ -102,6 +102,9 @@ class PostprocessContext:
     :param styles: the style images, if known.
     :param run_dir: the folder of the run (holds ``run.json`` and ``frames/``), if any.
     :param output_dir: where a postprocessor writes any extra files it makes.
+    :param search_dirs: folders where file names given in options (a mask, a target image)
+        are looked up when they are not found relative to the working directory; see :meth:`find`.
+    :param files: the extra files postprocessors wrote (e.g. a GIF); each appends its own.
     """
 
     content: Path | None = None
@@ -109,11 +112,26 @@ class PostprocessContext:
     run_dir: Path | None = None
     output_dir: Path | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    search_dirs: tuple[Path, ...] = ()
+    files: list[Path] = field(default_factory=list)
+
+    def find(self, name: str | Path, *, what: str) -> Path:
+        """The file an option names: as given (absolute, or relative to the working
+        directory), else inside each of :attr:`search_dirs`; SiaynError naming ``what`` if absent."""
+        from .configfile import resolve_file
+
+        return resolve_file(name, self.search_dirs, what=what)
 
 
 @runtime_checkable
 class Postprocessor(Protocol):
-    """Transforms a finished image (an RGB ``PIL.Image.Image``)."""
+    """Transforms a finished image (an RGB ``PIL.Image.Image``).
+
+    A postprocessor whose product is a file rather than an image (e.g. ``gif``) writes it
+    into ``context.output_dir``, appends its path to ``context.files`` and returns ``image``
+    itself, unchanged; :func:`siayn_core.postprocess.apply_postprocessors` then records no
+    image for that step.
+    """
 
     def __call__(self, image: Image.Image, context: PostprocessContext) -> Image.Image:
         """Return the processed image; ``image`` itself is left unchanged."""

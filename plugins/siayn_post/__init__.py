@@ -1,1 +1,77 @@
-"""Work in progress."""
+"""SIAYN's built-in postprocessors: ``denoise``, ``mask``, ``mask-create``, ``histogram``,
+``preserve-colors`` and ``gif``.
+
+Each factory imports its implementation (OpenCV, scikit-image, torchvision) only when the
+component is built, so listing plugins stays cheap.
+"""
+
+from __future__ import annotations
+
+from siayn_core import Postprocessor, Register, hookimpl
+
+from .options import (
+    DenoiseOptions,
+    GifOptions,
+    HistogramOptions,
+    MaskCreateOptions,
+    MaskOptions,
+    PreserveColorsOptions,
+)
+
+
+def make_denoise(options: DenoiseOptions) -> Postprocessor:
+    """Build ``denoise``."""
+    from .denoise import Denoise
+
+    return Denoise(options)
+
+
+def make_mask(options: MaskOptions) -> Postprocessor:
+    """Build ``mask``."""
+    from .masking import Mask
+
+    return Mask(options)
+
+
+def make_mask_create(options: MaskCreateOptions) -> Postprocessor:
+    """Build ``mask-create``."""
+    from .masking import MaskCreate
+
+    return MaskCreate(options)
+
+
+def make_histogram(options: HistogramOptions) -> Postprocessor:
+    """Build ``histogram``."""
+    from .colour import HistogramMatch
+
+    return HistogramMatch(options)
+
+
+def make_preserve_colors(options: PreserveColorsOptions) -> Postprocessor:
+    """Build ``preserve-colors``."""
+    from .colour import PreserveColors
+
+    return PreserveColors(options)
+
+
+def make_gif(options: GifOptions) -> Postprocessor:
+    """Build ``gif``."""
+    from .gif import Gif
+
+    return Gif(options)
+
+
+@hookimpl
+def register_postprocessors(register: Register) -> None:
+    register("denoise", make_denoise, aliases=("nlmeans",),
+             description="Non-local means noise reduction (OpenCV).")
+    register("mask", make_mask,
+             description="Keep the style only where a mask is white; the content shows elsewhere.")
+    register("mask-create", make_mask_create, aliases=("segment",),
+             description="A white-on-black foreground mask of the image (GrabCut or FCN-ResNet101).")
+    register("histogram", make_histogram, aliases=("histogram-match",),
+             description="Match each colour channel's histogram to a target image (scikit-image).")
+    register("preserve-colors", make_preserve_colors, aliases=("original-colors", "preserve-colours"),
+             description="Keep the content's colours; take only the luminance of the result.")
+    register("gif", make_gif,
+             description="Write a GIF of a run's saved frames (or any folder of images).")
