@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+VGG16_WEIGHTS = SHARED / "weights" / "vgg16-397923af.pth"
 
 _counter = itertools.count()
 
@@ -40,3 +42,24 @@ def make_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[st
         return name
 
     return make
+
+
+@pytest.fixture
+def vgg16_torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary ``$TORCH_HOME`` whose hub cache holds torchvision's VGG16 ImageNet weights.
+
+    Sets ``TORCH_HOME`` for the test and returns it, so ``weights: imagenet`` loads the real
+    (features-only) file through torchvision's weights API without a download. Skips the
+    test when the file is absent.
+    """
+    if not VGG16_WEIGHTS.is_file():
+        pytest.skip(f"real VGG16 weights not available at {VGG16_WEIGHTS}")
+    home = tmp_path / "torch_home"
+    checkpoints = home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    try:
+        (checkpoints / VGG16_WEIGHTS.name).symlink_to(VGG16_WEIGHTS)
+    except OSError:
+        shutil.copyfile(VGG16_WEIGHTS, checkpoints / VGG16_WEIGHTS.name)
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    return home
