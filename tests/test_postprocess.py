@@ -254,6 +254,13 @@ def test_mask_create_honours_the_scaler(registry) -> None:
     assert iou(np.asarray(out)[..., 0] > 127, square_mask(32, 12)) > 0.8
 
 
+def test_grabcut_works_on_a_smaller_copy_and_scales_the_mask_back(registry) -> None:
+    out = make(registry, "mask-create", work_size=32)(Image.fromarray(bright_square()), PostprocessContext())
+    mask = np.asarray(out)[..., 0]
+    assert out.size == (64, 64) and set(np.unique(mask)) <= {0, 255}
+    assert iou(mask > 127, square_mask()) > 0.85
+
+
 def test_fcn_resnet101_offline_is_a_clear_error(registry, tmp_path, monkeypatch) -> None:
     import torch
 

@@ -48,5 +48,5 @@ class MaskCreate:
         if o.method == "fcn_resnet101":
             mask = fcn_resnet101_mask(scaled, device=o.device)
         else:
-            mask = grabcut_mask(scaled, margin=o.margin, iterations=o.iterations)
+            mask = grabcut_mask(scaled, margin=o.margin, iterations=o.iterations, work_size=o.work_size)
         return mask.convert("RGB")

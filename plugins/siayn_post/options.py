@@ -62,6 +62,10 @@ class MaskCreateOptions:
         minimum=0.0, maximum=0.45,
     )
     iterations: int = option(5, help="grabcut: number of GrabCut iterations", minimum=1, maximum=50)
+    work_size: int = option(
+        320, help="grabcut: longest side in pixels GrabCut works at (its time grows fast with size); "
+        "the mask is scaled back up; 0: full size", minimum=0,
+    )
     device: str = option("auto", help="fcn_resnet101: 'auto', 'cpu', 'cuda' or 'mps'")
 
 

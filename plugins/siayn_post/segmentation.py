@@ -12,9 +12,21 @@ from PIL import Image
 from siayn_core import SiaynError
 
 
-def grabcut_mask(image: Image.Image, *, margin: float = 0.05, iterations: int = 5) -> Image.Image:
+def grabcut_mask(
+    image: Image.Image, *, margin: float = 0.05, iterations: int = 5, work_size: int = 320
+) -> Image.Image:
     """A white-on-black (mode ``L``) foreground mask from ``cv2.grabCut`` initialised with a
-    centred rectangle: everything outside it is taken as certain background."""
+    centred rectangle: everything outside it is taken as certain background.
+
+    :param work_size: GrabCut runs on a copy whose longest side is at most this many pixels
+        (its cost grows quickly with size); the mask is scaled back to ``image``'s size.
+        0: full size.
+    """
+    full_size = image.size
+    if work_size and max(full_size) > work_size:
+        ratio = work_size / max(full_size)
+        small = (max(1, round(full_size[0] * ratio)), max(1, round(full_size[1] * ratio)))
+        image = image.resize(small, Image.Resampling.BOX)
     rgb = np.asarray(image.convert("RGB"))
     height, width = rgb.shape[:2]
     if min(height, width) < 4:
@@ -30,7 +42,10 @@ def grabcut_mask(image: Image.Image, *, margin: float = 0.05, iterations: int = 
         iterations, cv2.GC_INIT_WITH_RECT,
     )
     foreground = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-    return Image.fromarray(np.where(foreground, 255, 0).astype(np.uint8), "L")
+    mask = Image.fromarray(np.where(foreground, 255, 0).astype(np.uint8), "L")
+    if mask.size != full_size:
+        mask = mask.resize(full_size, Image.Resampling.BILINEAR).point(lambda value: 255 if value >= 128 else 0)
+    return mask
 
 
 def fcn_resnet101_mask(image: Image.Image, *, device: str = "auto") -> Image.Image:
