@@ -195,3 +195,19 @@ def test_bare_postprocess_uses_the_bundled_examples(tmp_path: Path, monkeypatch)
     code, stdout, stderr = siayn("--run", "photo", "--set", "use_denoise=false", "--set", "use_mask_creation=no")
     assert code == 0, stderr
     assert (tmp_path / "result" / "postprocess" / "tubingen.histogram.png").is_file()
+
+
+def test_components_list_shows_every_postprocessor_with_options(monkeypatch) -> None:
+    import json
+
+    monkeypatch.syspath_prepend(str(REPO / "docs" / "examples" / "siayn-plugin-example"))
+    result = CliRunner().invoke(
+        main, ["components", "list", "--kind", "postprocessor", "--json", "--plugin", "siayn_sepia"]
+    )
+    assert result.exit_code == 0, result.stderr
+    listed = {entry["name"]: entry for entry in json.loads(result.stdout)}
+    assert {"denoise", "mask", "mask-create", "histogram", "preserve-colors", "gif", "sepia"} <= set(listed)
+    options = {spec["name"]: spec for spec in listed["mask-create"]["options"]}
+    assert options["method"]["default"] == "grabcut" and options["method"]["help"]
+    assert [spec["name"] for spec in listed["denoise"]["options"]] == [
+        "template_window", "search_window", "strength", "color_strength"]
