@@ -67,8 +67,10 @@ def test_unknown_vgg_layer_names_the_layer_backbone_and_a_suggestion(random_vgg)
     with pytest.raises(SiaynError) as caught:
         random_vgg["vgg16"].extractor(["conv_1", "conv4_4"])
     message = str(caught.value)
-    assert "'conv4_4'" in message and "'vgg16'" in message and "did you mean" in message
-    assert "conv4_3" in message and "conv_13" in message and "\n" not in message
+    assert "'conv4_4'" in message and "'vgg16'" in message and "(did you mean 'conv4_3'?)" in message
+    assert "relu5_3, pool5" in message and "conv_13" in message and "\n" not in message
+    with pytest.raises(SiaynError, match=r"'conv_17' .*did you mean 'conv_.*conv_1 \.\.\. conv_16"):
+        random_vgg["vgg19"].extractor(["conv_17"])
     with pytest.raises(SiaynError, match="non-empty"):
         random_vgg["vgg16"].extractor([])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
@@ -11,10 +12,12 @@ import torch
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
-from siayn_core import SiaynError, unknown_name_message
+from siayn_core import SiaynError, closest
 
 from . import VGGOptions
 
+#: The original configs' layer names: conv_9, relu_9.
+_SEED_NAME = re.compile(r"[a-z]+_\d+")
 #: Architecture -> (torchvision's layer configuration key, torchvision's weights enum).
 ARCHITECTURES: dict[str, tuple[str, type[tv_vgg.WeightsEnum]]] = {
     "vgg16": ("D", tv_vgg.VGG16_Weights),
@@ -150,15 +153,20 @@ class VGGBackbone:
         """The index in ``features`` of the layer called ``name`` (any accepted spelling)."""
         index = self._lookup.get(name.strip().lower())
         if index is None:
-            convs = sum(name.startswith("conv") for name in self._canonical)
-            message = unknown_name_message("layer", name, self._index_of, owner=f"backbone {self.arch!r}")
-            # List the canonical names in network order rather than all spellings sorted.
-            message = message.split("; known: ")[0]
-            raise SiaynError(
-                f"{message}; known: {', '.join(self._canonical)} "
-                f"(or conv_1 ... conv_{convs} and relu_1 ... relu_{convs}, counting convolutions)"
-            )
+            raise SiaynError(self._unknown_layer_message(name))
         return index
+
+    def _unknown_layer_message(self, name: str) -> str:
+        convs = sum(layer.startswith("conv") for layer in self._canonical)
+        seed_names = [alias for alias in self._index_of if alias not in self._canonical]
+        # Suggest a name spelled the way the user spelled theirs (conv_9 or conv4_2).
+        same_style = seed_names if _SEED_NAME.fullmatch(name.strip().lower()) else self._canonical
+        suggestion = closest(name, same_style) or closest(name, self._index_of)
+        hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
+        return (
+            f"unknown layer {name!r} for backbone {self.arch!r}{hint}; known: {', '.join(self._canonical)} "
+            f"(or conv_1 ... conv_{convs} and relu_1 ... relu_{convs}, counting convolutions)"
+        )
 
     def features(self) -> nn.Sequential:
         """The full, frozen ``features`` stack with the chosen weights (loaded once)."""
