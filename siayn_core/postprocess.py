@@ -158,7 +158,7 @@ def search_dirs(config_path: Path | None) -> tuple[Path, ...]:
     if config_path is not None:
         base = config_path.resolve().parent
         dirs += [base, base / "data" / "content", base / "data" / "style"]
-    dirs += [EXAMPLES_DIR, EXAMPLES_DIR / "content", EXAMPLES_DIR / "style"]
+    dirs.append(EXAMPLES_DIR)
     return tuple(dirs)
 
 
