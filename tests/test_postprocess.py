@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.error
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,11 @@ def test_preserve_colors_in_lab(registry, tmp_path) -> None:
     result, want_l, want_ab = rgb2lab(np.asarray(out)), rgb2lab(styled)[..., 0], rgb2lab(content)[..., 1:]
     assert np.abs(result[..., 0] - want_l).max() < 1.0
     assert np.abs(result[..., 1:] - want_ab).max() < 2.0
+    # out-of-gamut colours (dark luminance, strong yellow) are clipped quietly
+    yellow = PostprocessContext(content=save(np.full((8, 8, 3), (255, 255, 0)), tmp_path / "yellow.png"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make(registry, "preserve-colors", colorspace="lab")(Image.new("RGB", (8, 8), (5, 5, 5)), yellow)
 
 
 def test_preserve_colors_resizes_the_content_and_needs_it(registry, tmp_path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from PIL import Image
 
@@ -48,7 +50,11 @@ class PreserveColors:
 
             lab = rgb2lab(np.asarray(content))
             lab[..., 0] = rgb2lab(np.asarray(styled))[..., 0]
-            return Image.fromarray(to_uint8(lab2rgb(lab) * 255.0), "RGB")
+            with warnings.catch_warnings():
+                # Dark luminance with strong chroma falls outside sRGB: clipping it is the intent.
+                warnings.filterwarnings("ignore", message=".*negative Z values.*", category=UserWarning)
+                rgb = lab2rgb(lab)
+            return Image.fromarray(to_uint8(rgb * 255.0), "RGB")
         luminance = styled.convert("YCbCr").getchannel("Y")
         _, blue, red = content.convert("YCbCr").split()
         return Image.merge("YCbCr", (luminance, blue, red)).convert("RGB")
