@@ -86,11 +86,13 @@ def main() -> None:
 
 
 def _add_commands() -> None:
+    from .commands.gui import gui
     from .commands.listing import components, plugins
     from .commands.postprocess import postprocess
 
     main.add_command(plugins)
     main.add_command(components)
+    main.add_command(gui)
     main.add_command(postprocess)
 
 

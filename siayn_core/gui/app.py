@@ -1,0 +1,287 @@
+"""The Gradio page: widgets built from :class:`~siayn_core.gui.form.Form`, wired to
+:class:`~siayn_core.gui.runner.GuiBackend`. Everything the buttons do lives in the backend;
+this module only lays out widgets and converts values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..errors import SiaynError
+from .form import ComponentChoice, FormField, Key, selected_component
+from .runner import LOSS_TERMS, GuiBackend, Update
+
+TITLE = "SIAYN — Style Is All You Need"
+INTRO = (
+    "Paint a photo in the style of one or more paintings (Gatys et al. 2016). Choose a content "
+    "image and style images, adjust the options, press **Run**: the image forms as you watch. "
+    "**Stop** keeps the current image. Results and their `run.json` can be downloaded."
+)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+CSS = """
+#siayn-progress progress { width: 100%; height: 0.9em; }
+.siayn-help { font-size: 0.85em; opacity: 0.8; }
+"""
+
+
+def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Blocks:
+    """The page for ``backend``. Bundled images in ``examples_dir`` are offered as examples."""
+    form = backend.form
+    widgets: dict[Key, gr.components.Component] = {}
+    examples = example_images(examples_dir)
+
+    with gr.Blocks(title="SIAYN", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=5):
+                widgets[("content",)] = content = image_input("Content image", "siayn-content")
+                if examples["content"]:
+                    gr.Examples(examples["content"], inputs=[content], label="Bundled content images")
+                style_groups = []
+                for index in range(form.max_styles):
+                    with gr.Group(visible=index == 0) as group:
+                        with gr.Row(equal_height=False):
+                            widgets[("style", index)] = style = image_input(
+                                f"Style image {index + 1}", f"siayn-style-{index}", scale=3
+                            )
+                            widgets[("style_weight", index)] = gr.Number(
+                                1.0, label="weight", minimum=0, scale=1, min_width=90,
+                                info="its share of the style weight", elem_id=f"siayn-style-weight-{index}",
+                            )
+                        if examples["style"]:
+                            gr.Examples(examples["style"], inputs=[style], label="Bundled style images",
+                                        examples_per_page=8)
+                    style_groups.append(group)
+                with gr.Row():
+                    add_style = gr.Button("Add a style image", size="sm", elem_id="siayn-add-style")
+                    remove_style = gr.Button("Remove the last style image", size="sm")
+                style_count = gr.State(1)
+                widgets[("option", "style_weight")] = field_widget(form.style_weight, "siayn-option-style_weight")
+
+                with gr.Accordion("Stylize options", open=True):
+                    option_widgets(backend, widgets)
+                with gr.Accordion("Postprocessing", open=False):
+                    postprocess_widgets(backend, widgets)
+
+            with gr.Column(scale=6):
+                with gr.Row():
+                    run_button = gr.Button("Run", variant="primary", elem_id="siayn-run")
+                    stop_button = gr.Button("Stop", variant="stop", interactive=False, elem_id="siayn-stop")
+                widgets[("preview_every",)] = gr.Slider(
+                    1, 50, value=5, step=1, label="preview every N steps",
+                    info="how often the image and the losses update while the run goes on",
+                )
+                progress = gr.HTML(progress_html(0.0), elem_id="siayn-progress")
+                status = gr.Markdown("Ready.", elem_id="siayn-status")
+                result = gr.Image(label="Result", type="pil", interactive=False, format="png",
+                                  elem_id="siayn-result", height=420)
+                plot = gr.LinePlot(x="step", y="log10_loss", color="term", label="Losses (log10)",
+                                   elem_id="siayn-losses", height=240)
+                gallery = gr.Gallery(label="Stylized and postprocessed", columns=3, height=200,
+                                     elem_id="siayn-gallery")
+                files = gr.File(label="Download: the result, postprocessed images and run.json",
+                                file_count="multiple", interactive=False, elem_id="siayn-files")
+
+        keys = {component: key for key, component in widgets.items()}
+
+        def collect(values: Mapping[gr.components.Component, Any]) -> dict[Key, Any]:
+            return {keys[component]: value for component, value in values.items()}
+
+        def run(values: dict[gr.components.Component, Any], request: gr.Request) -> Iterator[tuple]:
+            collected = collect(values)
+            session = request.session_hash or "local"
+            try:
+                for update in backend.run(collected, session=session,
+                                          preview_every=collected.get(("preview_every",)) or 5):
+                    yield page_update(update)
+            except SiaynError as error:
+                raise gr.Error(str(error), print_exception=False) from None
+
+        def stop(request: gr.Request) -> None:
+            message = backend.stop(request.session_hash or "local")
+            gr.Info(message)
+
+        def running() -> list[gr.Button]:
+            return [gr.Button(interactive=False), gr.Button(interactive=True)]
+
+        def idle() -> list[gr.Button]:
+            return [gr.Button(interactive=True), gr.Button(interactive=False)]
+
+        (
+            run_button.click(running, outputs=[run_button, stop_button], queue=False)
+            .then(run, inputs=set(widgets.values()), outputs=[result, status, progress, plot, gallery, files],
+                  show_progress="hidden", concurrency_id="stylize", concurrency_limit=1)
+            .then(idle, outputs=[run_button, stop_button], queue=False)
+        )
+        stop_button.click(stop, queue=False)
+        add_style.click(
+            lambda count: show_styles(count + 1, form.max_styles), inputs=[style_count],
+            outputs=[style_count, *style_groups], queue=False,
+        )
+        remove_style.click(
+            lambda count: show_styles(count - 1, form.max_styles), inputs=[style_count],
+            outputs=[style_count, *style_groups], queue=False,
+        )
+    return app
+
+
+def image_input(label: str, elem_id: str, *, scale: int | None = None) -> gr.Image:
+    """An upload field handing over the uploaded file unchanged (``read_image`` converts it)."""
+    return gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"],
+                    height=220, elem_id=elem_id, scale=scale)
+
+
+def option_widgets(backend: GuiBackend, widgets: dict[Key, Any]) -> None:
+    """Every StylizeOptions field, in declaration order; a component choice is a dropdown
+    followed by the options of the selected component."""
+    entries = backend.form.entries
+    half = (len(entries) + 1) // 2
+    with gr.Row(equal_height=False):
+        for part in (entries[:half], entries[half:]):
+            with gr.Column(min_width=240):
+                for entry in part:
+                    if isinstance(entry, FormField):
+                        widgets[("option", entry.name)] = field_widget(entry, f"siayn-option-{entry.name}")
+                    else:
+                        component_widgets(backend, entry, widgets)
+
+
+def component_widgets(backend: GuiBackend, entry: ComponentChoice, widgets: dict[Key, Any]) -> None:
+    """A dropdown of the registry's names for ``entry``'s kind, then each component's options
+    (only the selected component's are visible)."""
+    dropdown = gr.Dropdown(
+        list(entry.names), value=entry.default, label=entry.label, info=entry.help,
+        allow_custom_value=True, elem_id=f"siayn-option-{entry.key}",
+    )
+    widgets[("component", entry.key)] = dropdown
+    selected = selected_component(backend.registry, entry, entry.default)
+    groups = []
+    for name in entry.names:
+        with gr.Group(visible=name == selected and bool(entry.fields[name])) as group:
+            for field in entry.fields[name]:
+                widgets[("component", entry.key, name, field.name)] = field_widget(
+                    field, f"siayn-{entry.key}-{name}-{field.name}", label=f"{name}: {field.label}"
+                )
+        groups.append(group)
+    dropdown.change(
+        lambda value: component_groups(backend, entry, value), inputs=[dropdown], outputs=groups, queue=False,
+    )
+
+
+def component_groups(backend: GuiBackend, entry: ComponentChoice, value: str | None) -> list[gr.Group]:
+    """Show the options of the component ``value`` selects, hide the others."""
+    selected = selected_component(backend.registry, entry, value)
+    return [gr.Group(visible=name == selected and bool(entry.fields[name])) for name in entry.names]
+
+
+def postprocess_widgets(backend: GuiBackend, widgets: dict[Key, Any]) -> None:
+    """A tick box per postprocessor (applied in the order ticked) and the options of each."""
+    form = backend.form
+    names = list(form.postprocessors)
+    choices = [(f"{name}: {form.postprocessor_help.get(name, '')}".rstrip(": "), name) for name in names]
+    ticked = gr.CheckboxGroup(
+        choices, value=[], label="postprocessors",
+        info="applied to the result in the order you tick them; the unprocessed image is kept too",
+        elem_id="siayn-postprocess",
+    )
+    widgets[("postprocess",)] = ticked
+    groups = []
+    for name in names:
+        with gr.Group(visible=False) as group:
+            for field in form.postprocessors[name]:
+                widgets[("postprocess", name, field.name)] = field_widget(
+                    field, f"siayn-post-{name}-{field.name}", label=f"{name}: {field.label}"
+                )
+        groups.append(group)
+    ticked.change(
+        lambda chosen: [gr.Group(visible=name in (chosen or []) and bool(form.postprocessors[name]))
+                        for name in names],
+        inputs=[ticked], outputs=groups, queue=False,
+    )
+
+
+def field_widget(field: FormField, elem_id: str, *, label: str | None = None) -> gr.components.Component:
+    """The Gradio widget for one option, with its default and its help text."""
+    common: dict[str, Any] = {"label": label or field.label, "info": field.help, "elem_id": elem_id}
+    value = field.display()
+    if field.widget == "checkbox":
+        return gr.Checkbox(value=bool(value), **common)
+    if field.widget in ("integer", "number"):
+        return gr.Number(
+            value=value, precision=0 if field.widget == "integer" else None,
+            minimum=field.minimum, maximum=field.maximum,
+            step=1 if field.widget == "integer" else _number_step(field.default), **common,
+        )
+    if field.widget == "dropdown":
+        return gr.Dropdown(list(field.choices or ()), value=value, **common)
+    if field.widget == "image":
+        common.pop("info")
+        return gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], height=140,
+                        value=value, **common)
+    return gr.Textbox(value=value, placeholder=field.placeholder, **common)
+
+
+def _number_step(default: Any) -> float:
+    """A spinner step matching the default's magnitude (0.01 for 1e-2, 100 for 1e5...)."""
+    if isinstance(default, (int, float)) and default and math.isfinite(default):
+        return 10.0 ** math.floor(math.log10(abs(default)))
+    return 0.1
+
+
+def show_styles(count: int, maximum: int) -> list[Any]:
+    """The number of style slots shown, and each slot's visibility."""
+    count = min(max(count, 1), maximum)
+    return [count, *[gr.Group(visible=index < count) for index in range(maximum)]]
+
+
+def page_update(update: Update) -> tuple:
+    """An :class:`Update` as the values of the result widgets."""
+    image = str(update.image) if isinstance(update.image, Path) else update.image
+    results = [(str(path), caption) for path, caption in update.results] if update.done else gr.skip()
+    files = [str(path) for path in update.files] if update.done else None
+    plot = loss_frame(update.losses) if update.losses else gr.skip()
+    return (image, update.status, progress_html(update.progress), plot, results, files)
+
+
+def progress_html(fraction: float) -> str:
+    """A native progress bar."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    return f'<progress value="{fraction:.3f}" max="1" aria-label="progress"></progress>'
+
+
+def loss_frame(losses: Any) -> Any:
+    """The loss history in long format for the plot: step, term and log10 of the value
+    (the terms differ by orders of magnitude)."""
+    import pandas as pd
+
+    rows = [
+        (record["step"], term, math.log10(record[term]))
+        for record in losses
+        for term in LOSS_TERMS
+        if record.get(term, 0) > 0
+    ]
+    return pd.DataFrame({
+        "step": pd.Series([row[0] for row in rows], dtype="int64"),
+        "term": pd.Series([row[1] for row in rows], dtype="object"),
+        "log10_loss": pd.Series([row[2] for row in rows], dtype="float64"),
+    })
+
+
+def example_images(examples_dir: Path | None) -> dict[str, list[list[str]]]:
+    """The bundled images: ``content/`` and ``style/`` subfolders, or every image for both."""
+    found: dict[str, list[list[str]]] = {"content": [], "style": []}
+    if examples_dir is None or not examples_dir.is_dir():
+        return found
+    for kind in found:
+        folder = examples_dir / kind
+        if folder.is_dir():
+            found[kind] = [[str(p)] for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not found["content"] and not found["style"]:
+        every = [[str(p)] for p in sorted(examples_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        found = {"content": every, "style": every}
+    return found
