@@ -89,11 +89,13 @@ def _add_commands() -> None:
     from .commands.gui import gui
     from .commands.listing import components, plugins
     from .commands.postprocess import postprocess
+    from .commands.stylize import stylize
 
     main.add_command(plugins)
     main.add_command(components)
     main.add_command(gui)
     main.add_command(postprocess)
+    main.add_command(stylize)
 
 
 _add_commands()

@@ -159,6 +159,14 @@ def coerce(value: Any, annotation: Any, *, name: str) -> Any:
         if value in args:
             return value
         raise SiaynError(f"{name} must be one of {', '.join(map(repr, args))}, got {value!r}")
+    if origin in (dict, Mapping) or annotation is dict:
+        if not isinstance(value, Mapping):
+            raise SiaynError(f"{name} must be a mapping of KEY: VALUE, got {value!r}")
+        key_type, value_type = args if args else (Any, Any)
+        return {
+            coerce(k, key_type, name=f"{name} key"): coerce(v, value_type, name=f"{name}[{k!r}]")
+            for k, v in value.items()
+        }
     if origin in (list, tuple, Sequence) or annotation in (list, tuple):
         item_type = args[0] if args else Any
         if isinstance(value, str):

@@ -1,0 +1,73 @@
+"""The built-in loss functions (see :class:`siayn_core.Loss` for the protocol)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+class MSELoss:
+    """Content loss: squared difference between the feature maps and the content's."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        self.reduction = reduction
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        """The content's feature maps themselves."""
+        return features.detach()
+
+    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """Mean squared difference, or the paper's ``1/2 * sum((F - P)^2)``."""
+        assert target is not None
+        if self.reduction == "sum":
+            return 0.5 * F.mse_loss(features, target, reduction="sum")
+        return F.mse_loss(features, target)
+
+
+def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """``G = F F^T`` over the spatial positions, one matrix per batch item: ``(B, C, C)``."""
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width)
+    gram = torch.bmm(flat, flat.transpose(1, 2))
+    if normalize:
+        gram = gram / (channels * height * width)
+    return gram
+
+
+class GramLoss:
+    """Style loss: squared difference between Gram matrices (Gatys et al. 2016, eq. 4)."""
+
+    def __init__(self, normalize: bool = True, reduction: str = "sum") -> None:
+        self.normalize = normalize
+        self.reduction = reduction
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        """The style's Gram matrix."""
+        return gram_matrix(features.detach(), self.normalize)
+
+    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        assert target is not None
+        return F.mse_loss(gram_matrix(features, self.normalize), target, reduction=self.reduction)
+
+
+class TotalVariationLoss:
+    """Anisotropic total variation of an image: differences between neighbouring pixels."""
+
+    def __init__(self, squared: bool = False, reduction: str = "sum") -> None:
+        self.squared = squared
+        self.reduction = reduction
+
+    def target(self, features: torch.Tensor) -> None:
+        """A regularizer has no target; the engine passes ``None``."""
+        return None
+
+    def __call__(self, image: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        down = image[..., 1:, :] - image[..., :-1, :]
+        right = image[..., :, 1:] - image[..., :, :-1]
+        if self.squared:
+            down, right = down.square(), right.square()
+        else:
+            down, right = down.abs(), right.abs()
+        if self.reduction == "mean":
+            return down.mean() + right.mean()
+        return down.sum() + right.sum()

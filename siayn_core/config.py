@@ -1,0 +1,339 @@
+"""Stylize configs: the seed's YAML format -> validated :class:`RunSpec` objects.
+
+A config file maps run names to settings; every setting is a field of
+:class:`StylizeOptions`. Files written for the original SIAYN load unchanged: ``1e5`` (which
+YAML reads as text) is a number, ``null`` disables, ``opt: 'LFBGS'`` and ``backbone: 'VGG19'``
+name components case-insensitively. Image names are looked up in ``content_dir`` /
+``style_dir`` (relative to the config file), then next to the config file, then among the
+bundled example images; paths work too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .configfile import load_runs, parse_overrides, resolve_file, select_runs
+from .errors import SiaynError, unknown_name_message
+from .options import build, check_bounds, coerce, option
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+DEFAULT_CONFIG_NAME = "style_transfer_default.yaml"
+#: What ``--device`` accepts; ``auto`` picks cuda, then mps, then cpu.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: Seed-level keys that fill an option of the chosen component when it declares one
+#: (an entry in the component's ``*_options`` mapping wins over them).
+SHORTCUTS: dict[str, tuple[str, str]] = {
+    "norm": ("backbone_options", "normalize"),
+    "lr": ("opt_options", "lr"),
+}
+
+
+@dataclass(frozen=True)
+class StylizeOptions:
+    """Every setting of one stylize run: the seed's keys, then SIAYN's own."""
+
+    content: str = option("tubingen.jpg", help="content image: a file name looked up in content_dir, or a path")
+    style: list[str] = option(
+        ["starry_night.jpg"],
+        help="style image(s): a name looked up in style_dir, or a path; a list blends several styles",
+    )
+    scaler: float = option(
+        1.0,
+        help="output size relative to the content image (0.5 halves it; above 1 is the seed's 'super resolution')",
+        minimum=0.01,
+        maximum=16.0,
+    )
+    init_method: str = option(
+        "content", help="initialiser of the generated image: random, content or style (or a plugin's)"
+    )
+    backbone: str = option("vgg16", help="feature network: vgg16, vgg19 or timm:<model> (or a plugin's)")
+    lr: float | None = option(
+        None,
+        help="learning rate (step size) of the optimizer; null: the optimizer's own default "
+        "(1 for lbfgs, 0.02 for adam)",
+        minimum=0.0,
+    )
+    opt: str = option("lbfgs", help="optimizer: lbfgs (alias LFBGS) or adam (or a plugin's)")
+    num_steps: int = option(300, help="optimization steps; each evaluates the loss once", minimum=0)
+    style_weight: float | list[float] = option(
+        1e5,
+        help="weight of the style loss; with several styles a list (one weight each) or one number shared equally",
+        minimum=0.0,
+    )
+    content_weight: float = option(1e3, help="weight of the content loss", minimum=0.0)
+    tv_weight: float | None = option(
+        1e-2, help="weight of the total variation loss (smoothness); null disables it", minimum=0.0
+    )
+    norm: bool = option(
+        True, help="normalize the input with ImageNet's mean and std (the backbone's normalize option)"
+    )
+    style_layers: list[str] = option(
+        ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+        help="backbone layers whose Gram matrices define style (names like relu3_1, conv3_1 or the seed's conv_5)",
+    )
+    style_layers_weights: list[float] | None = option(
+        None,
+        help="one weight per style layer; the weighted layer losses are averaged (null: every layer weighs 1)",
+        minimum=0.0,
+    )
+    style_resize: bool = option(
+        True, help="resize each style image to the output size; otherwise keep its own size"
+    )
+    content_layers: list[str] = option(["relu4_2"], help="backbone layers whose activations define content")
+    content_dir: str = option("data/content", help="folder for content image names; relative to the config file")
+    style_dir: str = option("data/style", help="folder for style image names; relative to the config file")
+    content_loss: str = option("mse", help="loss comparing content features (a registered loss)")
+    style_loss: str = option("gram", help="loss comparing style features (a registered loss)")
+    tv_loss: str = option("tv", help="regularizer of the image itself, weighted by tv_weight (a registered loss)")
+    backbone_options: dict[str, Any] = option(
+        {}, help="options of the backbone, e.g. {weights: none, pooling: avg}"
+    )
+    content_loss_options: dict[str, Any] = option({}, help="options of the content loss")
+    style_loss_options: dict[str, Any] = option({}, help="options of the style loss")
+    tv_loss_options: dict[str, Any] = option({}, help="options of the total variation loss")
+    init_options: dict[str, Any] = option({}, help="options of the initialiser, e.g. {std: 0.1} for random")
+    opt_options: dict[str, Any] = option({}, help="options of the optimizer, e.g. {history_size: 50}")
+    save_every: int = option(
+        0, help="save the image every N steps as <run>/frames/frame_<step>.png (0: never)", minimum=0
+    )
+    seed: int | None = option(
+        None, help="random seed; the same seed repeats a CPU run exactly (null: a new seed each run)"
+    )
+    postprocess: list[Any] = option(
+        [],
+        help="postprocessors applied to the result, in order: names, or {name: ..., <options>} "
+        "mappings; each result is saved next to the unprocessed image",
+    )
+
+
+#: The ``*_options`` keys and the component kind each one configures, with the key naming it.
+COMPONENT_KEYS: dict[str, tuple[str, str]] = {
+    "backbone": ("backbone", "backbone_options"),
+    "content_loss": ("loss", "content_loss_options"),
+    "style_loss": ("loss", "style_loss_options"),
+    "tv_loss": ("loss", "tv_loss_options"),
+    "init_method": ("initialiser", "init_options"),
+    "opt": ("optimizer", "opt_options"),
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One resolved run: its name, options and the image files they name."""
+
+    name: str
+    options: StylizeOptions
+    content: Path
+    styles: tuple[Path, ...]
+    source: Path | None = None
+
+    @property
+    def where(self) -> str:
+        """``run 'test1' in path/to/config.yaml``, for messages."""
+        return f"run {self.name!r}" + (f" in {self.source}" if self.source else "")
+
+
+def option_fields() -> dict[str, dataclasses.Field[Any]]:
+    """The fields of :class:`StylizeOptions` by name."""
+    return {f.name: f for f in dataclasses.fields(StylizeOptions)}
+
+
+def examples_dir() -> Path:
+    """The folder of the example images shipped inside the package."""
+    return Path(str(importlib.resources.files("siayn_core") / "examples"))
+
+
+def default_config_path() -> Path:
+    """The default config: packaged as ``siayn_core/configs`` in an installed wheel, or the
+    repository's top-level ``configs/`` folder in a source checkout."""
+    packaged = Path(str(importlib.resources.files("siayn_core") / "configs" / DEFAULT_CONFIG_NAME))
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "configs" / DEFAULT_CONFIG_NAME
+
+
+def load_stylize_runs(
+    config_path: str | Path | None = None,
+    run_names: Sequence[str] = (),
+    overrides: Mapping[str, Any] | Sequence[str] = (),
+    *,
+    content: str | Path | None = None,
+    styles: Sequence[str | Path] = (),
+    registry: Registry | None = None,
+) -> list[RunSpec]:
+    """Read, select, override and validate the runs of a stylize config.
+
+    :param config_path: the YAML file; None reads the default config.
+    :param run_names: runs to keep (``--run``); empty keeps all.
+    :param overrides: ``--set`` values applied to every selected run, as a mapping or as
+        ``KEY=VALUE`` strings; ``KEY.OPTION=VALUE`` sets one entry of a ``*_options`` mapping.
+    :param content: a content image replacing each run's ``content`` (the CLI's positional use).
+    :param styles: style images replacing each run's ``style``.
+    :param registry: when given, component names and their options are checked now, so a typo
+        in the last run is reported before the first one starts.
+    :raises SiaynError: naming the key, the run and the file.
+    """
+    path = Path(config_path) if config_path is not None else default_config_path()
+    runs = select_runs(load_runs(path), list(run_names), source=str(path))
+    if not isinstance(overrides, Mapping):
+        overrides = parse_overrides(overrides)
+    _check_override_keys(overrides)
+    specs = []
+    for name, settings in runs.items():
+        settings = apply_overrides(settings, overrides)
+        if content is not None:
+            settings["content"] = str(content)
+        if styles:
+            settings["style"] = [str(style) for style in styles]
+        specs.append(_resolve_run(name, settings, path, registry))
+    return specs
+
+
+def apply_overrides(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with ``overrides`` applied; ``a.b`` keys set entry ``b`` of mapping ``a``."""
+    merged = dict(settings)
+    for key, value in overrides.items():
+        head, dot, rest = key.partition(".")
+        if dot:
+            inner = merged.get(head)
+            merged[head] = {**(inner if isinstance(inner, Mapping) else {}), rest: value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_override_keys(overrides: Mapping[str, Any]) -> None:
+    fields = option_fields()
+    for key in overrides:
+        head, dot, _ = key.partition(".")
+        if head not in fields:
+            raise SiaynError(unknown_name_message("key", head, fields, owner="--set"))
+        if dot and typing.get_origin(_hints()[head]) is not dict:
+            raise SiaynError(f"--set {key}: {head!r} is not a mapping of options, so it takes no '.{key[len(head) + 1:]}'")
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(StylizeOptions)
+
+
+def _resolve_run(name: str, settings: Mapping[str, Any], source: Path, registry: Registry | None) -> RunSpec:
+    where = f"run {name!r} in {source}"
+    options = build_options(settings, where=where)
+    base = source.resolve().parent
+    content_dirs = [base / options.content_dir, base, examples_dir()]
+    style_dirs = [base / options.style_dir, base, examples_dir()]
+    content_path = resolve_file(options.content, content_dirs, what=f"content image of {where}")
+    style_paths = tuple(
+        resolve_file(style, style_dirs, what=f"style image of {where}") for style in options.style
+    )
+    spec = RunSpec(name=name, options=options, content=content_path, styles=style_paths, source=source)
+    if registry is not None:
+        check_components(options, registry, where=where)
+    return spec
+
+
+def build_options(settings: Mapping[str, Any], *, where: str) -> StylizeOptions:
+    """Validate loose settings (YAML values, ``--set`` values) into :class:`StylizeOptions`.
+
+    :param where: names the owner in messages, e.g. ``run 'test1' in seed.yaml``.
+    """
+    fields = option_fields()
+    hints = _hints()
+    values: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key not in fields:
+            raise SiaynError(unknown_name_message("key", str(key), fields, owner=where))
+        annotation = hints[key]
+        if value is None and typing.get_origin(annotation) in (dict, list):
+            value = type(fields[key].default_factory())()  # `key:` left empty in YAML
+        if key == "style" and isinstance(value, (str, Path)):
+            value = [value]  # one name, which may itself contain a comma
+        label = f"key {key!r} of {where}"
+        value = coerce(value, annotation, name=label)
+        check_bounds(value, fields[key].metadata, name=label)
+        values[key] = value
+    try:
+        options = StylizeOptions(**values)
+    except TypeError as error:  # pragma: no cover - every key was checked above
+        raise SiaynError(f"{where}: {error}") from None
+    _check_consistency(options, where=where)
+    return options
+
+
+def _check_consistency(options: StylizeOptions, *, where: str) -> None:
+    if not options.style:
+        raise SiaynError(f"key 'style' of {where} names no style image")
+    if isinstance(options.style_weight, list) and len(options.style_weight) != len(options.style):
+        raise SiaynError(
+            f"key 'style_weight' of {where} has {len(options.style_weight)} weights for "
+            f"{len(options.style)} style images; give one weight per style, or a single number"
+        )
+    if options.style_layers_weights is not None and len(options.style_layers_weights) != len(options.style_layers):
+        raise SiaynError(
+            f"key 'style_layers_weights' of {where} has {len(options.style_layers_weights)} weights for "
+            f"{len(options.style_layers)} style layers; give one per layer, or null"
+        )
+    if not options.content_layers and options.content_weight > 0:
+        raise SiaynError(f"key 'content_layers' of {where} is empty; name at least one layer")
+    if not options.style_layers and style_weights(options, len(options.style)) != [0.0] * len(options.style):
+        raise SiaynError(f"key 'style_layers' of {where} is empty; name at least one layer")
+    from .postprocess import parse_steps
+
+    parse_steps(options.postprocess, where=where)
+
+
+def style_weights(options: StylizeOptions, count: int) -> list[float]:
+    """The weight of each style image: the list as given, or one number shared equally."""
+    if isinstance(options.style_weight, list):
+        if len(options.style_weight) != count:
+            raise SiaynError(
+                f"style_weight has {len(options.style_weight)} weights for {count} style images; "
+                "give one weight per style, or a single number"
+            )
+        return list(options.style_weight)
+    return [options.style_weight / count] * count
+
+
+def component_options(options: StylizeOptions, key: str, registry: Registry) -> dict[str, Any]:
+    """The options for the component named by ``key`` (e.g. ``"opt"``): its ``*_options``
+    mapping, with the seed-level shortcuts (``lr``, ``norm``) filled in where it declares them."""
+    kind, options_key = COMPONENT_KEYS[key]
+    values = dict(getattr(options, options_key))
+    component = registry.get(kind, getattr(options, key))
+    declared = {spec.name for spec in component.options()}
+    for shortcut, (target_key, option_name) in SHORTCUTS.items():
+        value = getattr(options, shortcut)
+        if target_key == options_key and option_name in declared and value is not None:
+            values.setdefault(option_name, value)
+    return values
+
+
+def check_components(options: StylizeOptions, registry: Registry, *, where: str) -> None:
+    """Check that every component a run names exists and accepts its options, without
+    building anything (no weights are loaded)."""
+    for key, (kind, options_key) in COMPONENT_KEYS.items():
+        name = getattr(options, key)
+        try:
+            component = registry.get(kind, name)
+            values = component_options(options, key, registry)
+            if ":" in name and component.options():
+                values.setdefault(component.options()[0].name, name.split(":", 1)[1])
+            if component.options_type is not None:
+                build(component.options_type, values, where=f"{kind} {component.name!r} ({options_key})")
+            elif values:
+                raise SiaynError(f"{kind} {component.name!r} takes no options, got {', '.join(values)}")
+        except SiaynError as error:
+            raise SiaynError(f"key {key!r} of {where}: {error}") from None
+    from .postprocess import build_postprocessors
+
+    build_postprocessors(options.postprocess, registry=registry, where=where)
+
