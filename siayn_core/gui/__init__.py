@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..registry import Registry
 
 INSTALL_HINT = 'the GUI needs Gradio: pip install "siayn[gui]"'
-MIN_GRADIO = (5, 0)
+MIN_GRADIO = (6, 0)
 
 
 def require_gradio() -> ModuleType:

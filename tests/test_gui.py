@@ -1,0 +1,342 @@
+"""The web GUI's callbacks and form, called as plain Python (no browser, no server).
+
+Runs use tiny images and a randomly initialised VGG16 (weights 'none'); the browser test
+is test_gui_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from siayn_core import SiaynError, load_plugins, option
+from siayn_core.cli import main
+from siayn_core.config import COMPONENT_KEYS, StylizeOptions
+from siayn_core.gui.form import (
+    OWN_WIDGET_KEYS,
+    ComponentChoice,
+    FormField,
+    build_form,
+    changed_values,
+    default_values,
+    field_for,
+    run_settings,
+)
+from siayn_core.gui.runner import GuiBackend, StopFlags, Update, format_seconds, progress_text
+from siayn_core.options import describe
+from siayn_core.registry import Registry
+
+SESSION = "test-session"
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_plugins().registry
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three tiny pictures with smooth gradients (noise would make every result alike)."""
+    folder = tmp_path_factory.mktemp("pictures")
+    made = {}
+    for name, size, colour in (("photo", (40, 32), (200, 80, 40)), ("swirls", (36, 36), (30, 90, 220)),
+                               ("waves", (32, 40), (20, 160, 90))):
+        image = Image.new("RGB", size, colour)
+        for x in range(size[0]):
+            for y in range(size[1]):
+                image.putpixel((x, y), ((x * 7 + colour[0]) % 256, (y * 5 + colour[1]) % 256, (x * y + colour[2]) % 256))
+        made[name] = folder / f"{name}.png"
+        image.save(made[name])
+    return made
+
+
+@pytest.fixture
+def backend(registry: Registry, tmp_path: Path) -> GuiBackend:
+    return GuiBackend(registry, tmp_path / "out", device="cpu")
+
+
+def tiny_values(backend: GuiBackend, pictures: dict[str, Path], **options: Any) -> dict[tuple, Any]:
+    """The form filled in for a fast run: random VGG16 weights, a few steps, a fixed seed."""
+    values = default_values(backend.form)
+    values[("content",)] = str(pictures["photo"])
+    values[("style", 0)] = str(pictures["swirls"])
+    values[("component", "backbone", "vgg16", "weights")] = "none"
+    values[("option", "num_steps")] = 4
+    values[("option", "seed")] = "5"
+    for name, value in options.items():
+        values[("option", name)] = value
+    return values
+
+
+# --- the form -------------------------------------------------------------------------------
+
+
+def test_form_offers_every_stylize_option(registry: Registry) -> None:
+    """Every StylizeOptions key is a field, a component dropdown or one of the GUI's own widgets."""
+    form = build_form(registry)
+    shown = {entry.name if isinstance(entry, FormField) else entry.key for entry in form.entries}
+    options_keys = {options_key for _, options_key in COMPONENT_KEYS.values()}
+    every = {spec.name for spec in describe(StylizeOptions)}
+    assert shown == every - set(OWN_WIDGET_KEYS) - options_keys
+    assert {choice.key for choice in form.choices} == set(COMPONENT_KEYS)
+    help_texts = {spec.name: spec.help for spec in describe(StylizeOptions)}
+    for entry in form.fields:
+        assert entry.help == help_texts[entry.name]
+
+
+def test_component_dropdowns_list_the_registry_and_each_components_options(registry: Registry) -> None:
+    form = build_form(registry)
+    backbone = next(choice for choice in form.choices if choice.key == "backbone")
+    assert backbone.names == tuple(registry.names("backbone"))
+    assert backbone.default == StylizeOptions().backbone
+    vgg_fields = {field.name for field in backbone.fields["vgg16"]}
+    assert "weights" in vgg_fields
+    assert "normalize" not in vgg_fields  # set by the top-level 'norm' field
+    optimizer = next(choice for choice in form.choices if choice.key == "opt")
+    assert "lr" not in {field.name for field in optimizer.fields["adam"]}  # set by the top-level 'lr'
+    assert set(form.postprocessors) == set(registry.names("postprocessor"))
+
+
+def test_a_plugins_components_and_options_appear_without_gui_code(make_plugin) -> None:
+    module = make_plugin(
+        """
+        from dataclasses import dataclass
+        from siayn_core import option
+
+        @dataclass(frozen=True)
+        class GlowOptions:
+            radius: float = option(2.0, help="blur radius of the glow", minimum=0.0)
+            tint: str = option("gold", help="colour of the glow", choices=("gold", "silver"))
+
+        def make_glow(options: GlowOptions):
+            return lambda image, context: image
+
+        @hookimpl
+        def register_postprocessors(register):
+            register("glow", make_glow, description="A soft glow.")
+
+        @hookimpl
+        def register_initialisers(register):
+            register("grey", lambda: None, description="Flat grey.")
+        """
+    )
+    registry = load_plugins([module]).registry
+    form = build_form(registry)
+    assert [(f.name, f.widget) for f in form.postprocessors["glow"]] == [("radius", "number"), ("tint", "dropdown")]
+    assert form.postprocessor_help["glow"] == "A soft glow."
+    initialiser = next(choice for choice in form.choices if choice.key == "init_method")
+    assert "grey" in initialiser.names and initialiser.fields["grey"] == ()
+
+
+@dataclass(frozen=True)
+class Sample:
+    flag: bool = option(True, help="a switch")
+    count: int = option(3, help="how many", minimum=1)
+    scale: float = option(0.5, help="how much")
+    limit: float | None = option(None, help="an optional bound")
+    mode: Literal["a", "b"] = option("a", help="which way")
+    names: list[str] = option(["x", "y"], help="some names")
+    mask: str | None = option(None, help="mask image, white = kept")
+    table: dict[str, Any] = option({}, help="anything else")
+
+
+def test_each_option_type_gets_a_widget_that_reads_back_what_it_shows() -> None:
+    hints = typing.get_type_hints(Sample)
+    fields = {spec.name: field_for(spec, hints[spec.name]) for spec in describe(Sample)}
+    assert {name: field.widget for name, field in fields.items()} == {
+        "flag": "checkbox", "count": "integer", "scale": "number", "limit": "text", "mode": "dropdown",
+        "names": "text", "mask": "image", "table": "yaml",
+    }
+    assert fields["names"].display() == "x, y"
+    assert fields["limit"].display() == "" and fields["limit"].read("  ") is None
+    assert fields["table"].read("{a: 1}") == {"a": 1}
+    assert fields["count"].read(4.0) == 4
+    with pytest.raises(SiaynError, match="table"):
+        fields["table"].read("{a: [")
+    ordered = list(fields.values())
+    raws = [field.display() for field in ordered]
+    assert changed_values(ordered, raws) == {}
+    raws[ordered.index(fields["scale"])] = 0.75
+    raws[ordered.index(fields["mask"])] = "/tmp/mask.png"
+    assert changed_values(ordered, raws) == {"scale": 0.75, "mask": "/tmp/mask.png"}
+
+
+def test_run_settings_blend_styles_by_their_weights(backend: GuiBackend, pictures) -> None:
+    values = tiny_values(backend, pictures)
+    values[("style", 1)] = str(pictures["waves"])
+    values[("style_weight", 1)] = 3.0
+    values[("option", "style_weight")] = 1000.0
+    values[("component", "opt")] = "LFBGS"  # the seed's spelling selects lbfgs' options
+    values[("component", "opt", "lbfgs", "history_size")] = 20
+    values[("component", "opt", "adam", "beta1")] = 0.5  # not the selected optimizer: ignored
+    values[("postprocess",)] = ["preserve-colors", "denoise"]
+    values[("postprocess", "denoise", "strength")] = 3.0
+    settings = run_settings(backend.form, values, backend.registry)
+    assert settings["style"] == [str(pictures["swirls"]), str(pictures["waves"])]
+    assert settings["style_weight"] == [250.0, 750.0]
+    assert settings["opt"] == "LFBGS" and settings["opt_options"] == {"history_size": 20}
+    assert settings["backbone_options"] == {"weights": "none"}
+    assert settings["postprocess"] == [{"name": "preserve-colors"}, {"name": "denoise", "strength": 3.0}]
+    assert settings["num_steps"] == 4 and "scaler" not in settings  # unchanged values stay defaults
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({("content",): None}, "content image"),
+        ({("style", 0): None}, "style image"),
+        ({("style_weight", 0): 0.0}, "weight above 0"),
+        ({("option", "num_steps"): "many"}, "num_steps"),
+        ({("option", "style_layers"): "relu1_1, nowhere"}, None),
+        ({("component", "backbone"): "vgg91"}, "did you mean 'vgg19'"),
+    ],
+)
+def test_bad_form_values_are_one_clear_error(backend: GuiBackend, pictures, change, message) -> None:
+    values = tiny_values(backend, pictures)
+    values.update(change)
+    if message is None:  # a layer name is only checked when the backbone is built
+        assert backend.run_spec(values).options.style_layers == ["relu1_1", "nowhere"]
+        return
+    with pytest.raises(SiaynError, match=message):
+        backend.run_spec(values)
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def test_a_run_previews_every_few_steps_and_ends_with_its_files(backend: GuiBackend, pictures) -> None:
+    values = tiny_values(backend, pictures, num_steps=6)
+    updates = list(backend.run(values, session=SESSION, preview_every=3))
+    first, *steps, last = updates
+    assert first.image is None and "Preparing" in first.status
+    assert [update.losses[-1]["step"] for update in steps][-1] == 6
+    assert all(isinstance(update.image, Image.Image) and not update.done for update in steps)
+    assert "Step 6 / 6" in steps[-1].status
+    assert last.done and "Finished" in last.status and last.progress == 1.0
+    image, metadata = last.files
+    assert image.name == "photo!-!swirls.png" and metadata.name == "run.json"
+    record = json.loads(metadata.read_text())
+    assert record["steps"] == 6 and record["stopped"] is False and record["seed"] == 5
+    assert record["config"]["backbone_options"] == {"weights": "none"}
+    assert len(last.losses) == 6 and last.image == image
+    assert Image.open(image).size == (40, 32)
+
+
+def test_stop_ends_the_run_early_and_keeps_the_image(backend: GuiBackend, pictures) -> None:
+    values = tiny_values(backend, pictures, num_steps=500)
+    updates = []
+    for update in backend.run(values, session=SESSION, preview_every=1):
+        updates.append(update)
+        if len(updates) == 2:  # the first step's preview
+            assert backend.stop(SESSION).startswith("Stopping")
+    last = updates[-1]
+    assert last.done and "Stopped" in last.status
+    record = json.loads(last.files[-1].read_text())
+    assert record["stopped"] is True and record["steps"] < 500
+    assert Image.open(last.files[0]).size == (40, 32)
+    assert backend.stop(SESSION) == "Nothing is running."
+
+
+def test_closing_the_page_stops_the_engine(backend: GuiBackend, pictures) -> None:
+    values = tiny_values(backend, pictures, num_steps=500)
+    updates = backend.run(values, session=SESSION, preview_every=1)
+    for update in updates:
+        if update.losses:
+            break
+    updates.close()  # what Gradio does when the browser goes away
+    worker = next(t for t in threading.enumerate() if t.name == "siayn-gui-run")
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+
+
+def test_an_engine_error_reaches_the_page_as_one_message(backend: GuiBackend, pictures) -> None:
+    values = tiny_values(backend, pictures, style_layers="relu1_1, relu9_9")
+    with pytest.raises(SiaynError, match="relu9_9"):
+        list(backend.run(values, session=SESSION))
+
+
+def test_stop_flags_belong_to_one_session() -> None:
+    flags = StopFlags()
+    first = flags.begin("a")
+    other = flags.begin("b")
+    assert flags.stop("a") and first.is_set() and not other.is_set()
+    assert not flags.stop("a")  # already stopping
+    second = flags.begin("b")
+    assert other.is_set() and not second.is_set()  # a new run replaces the session's old one
+    flags.end("b", second)
+    assert not flags.stop("b")
+
+
+def test_progress_text_shows_step_time_eta_and_losses() -> None:
+    text = progress_text(40, 200, 12.0, [{"step": 40, "total": 12.5, "content": 2.0, "style": 10.0, "tv": 0.5}],
+                         first_step_at=4.0)
+    assert text.startswith("**Step 40 / 200** · 12.0 s elapsed · about 33 s left")
+    assert "total 12.5 · content 2 · style 10 · tv 0.5" in text
+    assert "left" not in progress_text(200, 200, 50.0)
+    assert [format_seconds(s) for s in (4.4, 185, 3720)] == ["4 s", "3 min 5 s", "1 h 2 min"]
+
+
+# --- the Gradio page ------------------------------------------------------------------------
+
+
+def test_page_has_a_widget_for_every_form_value(backend: GuiBackend, tmp_path: Path) -> None:
+    gr = pytest.importorskip("gradio", reason="the page needs Gradio: pip install 'siayn[gui]'")
+    from siayn_core.config import examples_dir
+    from siayn_core.gui.app import build_app, example_images
+
+    app = build_app(backend, examples_dir=examples_dir())
+    assert isinstance(app, gr.Blocks) and app.analytics_enabled is False
+    ids = {block.elem_id for block in app.blocks.values() if getattr(block, "elem_id", None)}
+    for entry in backend.form.entries:
+        if isinstance(entry, ComponentChoice):
+            assert f"siayn-option-{entry.key}" in ids
+            for name, fields in entry.fields.items():
+                assert {f"siayn-{entry.key}-{name}-{field.name}" for field in fields} <= ids
+        else:
+            assert f"siayn-option-{entry.name}" in ids
+    assert {"siayn-content", "siayn-style-0", "siayn-run", "siayn-stop", "siayn-result", "siayn-files"} <= ids
+    examples = example_images(examples_dir())
+    assert examples["content"] and examples["style"]
+
+
+def test_page_update_turns_an_update_into_widget_values(tmp_path: Path) -> None:
+    pytest.importorskip("gradio", reason="the page needs Gradio: pip install 'siayn[gui]'")
+    from siayn_core.gui.app import loss_frame, page_update
+
+    losses = ({"step": 1, "total": 100.0, "content": 0.0, "style": 90.0, "tv": 10.0},)
+    image, status, progress, plot, results, files = page_update(
+        Update(image=tmp_path / "a.png", status="done", progress=1.0, losses=losses,
+               files=(tmp_path / "a.png", tmp_path / "run.json"), results=((tmp_path / "a.png", "stylized"),),
+               done=True)
+    )
+    assert image == str(tmp_path / "a.png") and 'value="1.000"' in progress
+    assert files == [str(tmp_path / "a.png"), str(tmp_path / "run.json")]
+    assert results == [(str(tmp_path / "a.png"), "stylized")]
+    assert list(plot["term"]) == ["total", "style", "tv"]  # log10 of 0 is left out
+    assert list(plot["log10_loss"]) == [2.0, pytest.approx(1.954, abs=1e-3), 1.0]
+    assert loss_frame(()).empty
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_gui_without_gradio_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gradio", None)  # makes `import gradio` fail
+    result = CliRunner().invoke(main, ["gui", "--port", "7999"])
+    assert result.exit_code == 2
+    assert 'pip install "siayn[gui]"' in result.output
+
+
+def test_gui_help_documents_the_safe_defaults() -> None:
+    result = CliRunner().invoke(main, ["gui", "--help"])
+    assert result.exit_code == 0
+    assert "127.0.0.1" in result.output and "share link" in result.output and "analytics" in result.output
