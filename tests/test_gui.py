@@ -231,6 +231,19 @@ def test_a_run_previews_every_few_steps_and_ends_with_its_files(backend: GuiBack
     assert Image.open(image).size == (40, 32)
 
 
+def test_postprocessing_ticked_in_the_form_is_applied_to_the_result(backend: GuiBackend, pictures) -> None:
+    values = tiny_values(backend, pictures, num_steps=2)
+    values[("postprocess",)] = ["preserve-colors", "denoise"]
+    values[("postprocess", "denoise", "strength")] = 3.0
+    last = list(backend.run(values, session=SESSION, preview_every=10))[-1]
+    stylized, colours, denoised, metadata = last.files
+    assert [caption for _, caption in last.results] == ["stylized", "preserve-colors", "preserve-colors.denoise"]
+    assert last.image == denoised and denoised.name == "photo!-!swirls.preserve-colors.denoise.png"
+    record = json.loads(metadata.read_text())
+    assert record["postprocessed"] == [str(colours), str(denoised)]
+    assert record["config"]["postprocess"] == [{"name": "preserve-colors"}, {"name": "denoise", "strength": 3.0}]
+
+
 def test_stop_ends_the_run_early_and_keeps_the_image(backend: GuiBackend, pictures) -> None:
     values = tiny_values(backend, pictures, num_steps=500)
     updates = []

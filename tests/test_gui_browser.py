@@ -121,17 +121,22 @@ def test_run_watch_and_stop_in_a_real_browser(server, page, tmp_path: Path) -> N
     fill(page, "siayn-backbone-vgg16-weights", "none")
     fill(page, "siayn-option-num_steps", "6")
     fill(page, "siayn-option-seed", "3")
-    page.locator("#siayn-option-seed input, #siayn-option-seed textarea").first.blur()
+    page.get_by_text("Postprocessing", exact=True).click()
+    page.locator("#siayn-postprocess label", has_text="preserve-colors").click()
 
     page.click("#siayn-run")
     status = page.locator("#siayn-status")
     expect(status).to_contain_text("Finished 6 steps", timeout=RUN_SECONDS)
     expect(page.locator("#siayn-result img")).to_be_visible()
     expect(page.locator("#siayn-files")).to_contain_text("run.json")
+    expect(page.locator("#siayn-files")).to_contain_text("preserve-colors")
     first = json.loads((output / "gui" / "run.json").read_text())
     assert first["steps"] == 6 and first["seed"] == 3 and not first["stopped"]
     assert first["config"]["backbone_options"] == {"weights": "none"}
+    assert first["config"]["postprocess"] == [{"name": "preserve-colors"}]
     assert (output / "gui" / "photo!-!swirls.png").is_file()
+    assert (output / "gui" / "photo!-!swirls.preserve-colors.png").is_file()
+    page.locator("#siayn-postprocess label", has_text="preserve-colors").click()  # untick
 
     # A longer run: watch it go, then stop it and keep its image.
     fill(page, "siayn-option-num_steps", "2000")
@@ -144,6 +149,7 @@ def test_run_watch_and_stop_in_a_real_browser(server, page, tmp_path: Path) -> N
     expect(page.locator("#siayn-run")).to_be_enabled()
     second = json.loads((output / "gui-2" / "run.json").read_text())
     assert second["stopped"] is True and 0 < second["steps"] < 2000
+    assert second["config"]["postprocess"] == []
     assert Image.open(output / "gui-2" / "photo!-!swirls.png").size == (40, 32)
 
     foreign = [address for address in requested if not address.startswith((url, "data:", "blob:"))]

@@ -266,9 +266,19 @@ def finished_update(output: RunOutput, num_steps: int) -> Update:
         f"{outcome} in {result.seconds:.1f} s on {result.device} (seed {result.seed}).  \n"
         f"Saved in `{output.run_dir}`."
     )
-    images = [(output.image, "stylized")] + [(path, path.stem.rsplit(".", 1)[-1]) for path in output.processed]
+    results = [(output.image, "stylized")] + [(path, step_caption(output.image, path)) for path in output.processed]
+    shown = [path for path, _ in results if path.suffix.lower() == ".png"][-1]
     files = [output.image, *output.processed, output.metadata]
     return Update(
-        image=images[-1][0], status=status, progress=1.0, losses=tuple(result.losses),
-        files=tuple(files), results=tuple(images), done=True,
+        image=shown, status=status, progress=1.0, losses=tuple(result.losses),
+        files=tuple(files), results=tuple(results), done=True,
     )
+
+
+def step_caption(stylized: Path, processed: Path) -> str:
+    """``photo!-!swirls.preserve-colors.denoise.png`` -> ``preserve-colors.denoise``; any
+    other file (a GIF) by its name."""
+    prefix = stylized.stem + "."
+    if processed.name.startswith(prefix) and processed.suffix.lower() == ".png":
+        return processed.stem[len(prefix):]
+    return processed.name
