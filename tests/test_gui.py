@@ -7,6 +7,7 @@ is test_gui_browser.py.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import typing
@@ -304,7 +305,7 @@ def test_progress_text_shows_step_time_eta_and_losses() -> None:
 def test_page_has_a_widget_for_every_form_value(backend: GuiBackend, tmp_path: Path) -> None:
     gr = pytest.importorskip("gradio", reason="the page needs Gradio: pip install 'siayn[gui]'")
     from siayn_core.config import examples_dir
-    from siayn_core.gui.app import build_app, example_images
+    from siayn_core.gui.app import build_app, default_images, example_images
 
     app = build_app(backend, examples_dir=examples_dir())
     assert isinstance(app, gr.Blocks) and app.analytics_enabled is False
@@ -319,6 +320,9 @@ def test_page_has_a_widget_for_every_form_value(backend: GuiBackend, tmp_path: P
     assert {"siayn-content", "siayn-style-0", "siayn-run", "siayn-stop", "siayn-result", "siayn-files"} <= ids
     examples = example_images(examples_dir())
     assert examples["content"] and examples["style"]
+    content, styles = default_images(examples_dir())
+    assert Path(content).name == StylizeOptions().content and [Path(s).name for s in styles] == StylizeOptions().style
+    assert default_images(tmp_path) == (None, [])
 
 
 def test_page_update_turns_an_update_into_widget_values(tmp_path: Path) -> None:
@@ -334,8 +338,9 @@ def test_page_update_turns_an_update_into_widget_values(tmp_path: Path) -> None:
     assert image == str(tmp_path / "a.png") and 'value="1.000"' in progress
     assert files == [str(tmp_path / "a.png"), str(tmp_path / "run.json")]
     assert results == [(str(tmp_path / "a.png"), "stylized")]
-    assert list(plot["term"]) == ["total", "style", "tv"]  # log10 of 0 is left out
-    assert list(plot["log10_loss"]) == [2.0, pytest.approx(1.954, abs=1e-3), 1.0]
+    assert list(plot["term"]) == ["total", "content", "style", "tv"]
+    assert plot["log10_loss"].tolist()[0] == 2.0 and math.isnan(plot["log10_loss"][1])  # log10 of 0: empty
+    assert plot["log10_loss"].tolist()[2:] == [pytest.approx(1.954, abs=1e-3), 1.0]
     assert loss_frame(()).empty
 
 

@@ -62,6 +62,7 @@ def serve(registry: Registry, *, host: str = "127.0.0.1", port: int = 7860, outp
         mcp_server=False,
         enable_monitoring=False,
         footer_links=[],
+        run_history=False,  # Gradio's run history can upload runs elsewhere: record nothing
         css=CSS,
         **launch_options,
     )

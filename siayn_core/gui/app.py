@@ -23,6 +23,8 @@ INTRO = (
     "**Stop** keeps the current image. Results and their `run.json` can be downloaded."
 )
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+#: Fixed colours, so every term keeps its line even when it starts at 0 (log10 undefined).
+LOSS_COLOURS = {"total": "#1f2937", "content": "#2563eb", "style": "#ea580c", "tv": "#16a34a"}
 CSS = """
 #siayn-progress progress { width: 100%; height: 0.9em; }
 .siayn-help { font-size: 0.85em; opacity: 0.8; }
@@ -34,12 +36,13 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
     form = backend.form
     widgets: dict[Key, gr.components.Component] = {}
     examples = example_images(examples_dir)
+    first_content, first_styles = default_images(examples_dir)
 
     with gr.Blocks(title="SIAYN", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
-                widgets[("content",)] = content = image_input("Content image", "siayn-content")
+                widgets[("content",)] = content = image_input("Content image", "siayn-content", value=first_content)
                 if examples["content"]:
                     gr.Examples(examples["content"], inputs=[content], label="Bundled content images")
                 style_groups = []
@@ -47,7 +50,8 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                     with gr.Group(visible=index == 0) as group:
                         with gr.Row(equal_height=False):
                             widgets[("style", index)] = style = image_input(
-                                f"Style image {index + 1}", f"siayn-style-{index}", scale=3
+                                f"Style image {index + 1}", f"siayn-style-{index}", scale=3,
+                                value=first_styles[index] if index < len(first_styles) else None,
                             )
                             widgets[("style_weight", index)] = gr.Number(
                                 1.0, label="weight", minimum=0, scale=1, min_width=90,
@@ -80,7 +84,8 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                 status = gr.Markdown("Ready.", elem_id="siayn-status")
                 result = gr.Image(label="Result", type="pil", interactive=False, format="png",
                                   elem_id="siayn-result", height=420)
-                plot = gr.LinePlot(x="step", y="log10_loss", color="term", label="Losses (log10)",
+                plot = gr.LinePlot(x="step", y="log10_loss", color="term", color_map=LOSS_COLOURS,
+                                   label="Losses (log10)",
                                    elem_id="siayn-losses", height=240)
                 gallery = gr.Gallery(label="Stylized and postprocessed", columns=3, height=200,
                                      elem_id="siayn-gallery")
@@ -130,9 +135,9 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
     return app
 
 
-def image_input(label: str, elem_id: str, *, scale: int | None = None) -> gr.Image:
+def image_input(label: str, elem_id: str, *, scale: int | None = None, value: str | None = None) -> gr.Image:
     """An upload field handing over the uploaded file unchanged (``read_image`` converts it)."""
-    return gr.Image(label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"],
+    return gr.Image(value=value, label=label, type="filepath", image_mode=None, sources=["upload", "clipboard"],
                     height=220, elem_id=elem_id, scale=scale)
 
 
@@ -256,20 +261,32 @@ def progress_html(fraction: float) -> str:
 
 def loss_frame(losses: Any) -> Any:
     """The loss history in long format for the plot: step, term and log10 of the value
-    (the terms differ by orders of magnitude)."""
+    (the terms differ by orders of magnitude). A value of 0 (no log) is left empty, but
+    its term keeps its rows: the plot fixes its legend from the first data it gets."""
     import pandas as pd
 
     rows = [
-        (record["step"], term, math.log10(record[term]))
+        (record["step"], term, math.log10(record[term]) if record.get(term, 0) > 0 else math.nan)
         for record in losses
         for term in LOSS_TERMS
-        if record.get(term, 0) > 0
     ]
     return pd.DataFrame({
         "step": pd.Series([row[0] for row in rows], dtype="int64"),
         "term": pd.Series([row[1] for row in rows], dtype="object"),
         "log10_loss": pd.Series([row[2] for row in rows], dtype="float64"),
     })
+
+
+def default_images(examples_dir: Path | None) -> tuple[str | None, list[str]]:
+    """The bundled images StylizeOptions names by default, so Run works right away."""
+    from ..config import StylizeOptions
+
+    if examples_dir is None:
+        return None, []
+    defaults = StylizeOptions()
+    content = examples_dir / defaults.content
+    styles = [str(examples_dir / name) for name in defaults.style if (examples_dir / name).is_file()]
+    return (str(content) if content.is_file() else None), styles
 
 
 def example_images(examples_dir: Path | None) -> dict[str, list[list[str]]]:
