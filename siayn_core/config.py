@@ -168,6 +168,7 @@ def load_stylize_runs(
     *,
     content: str | Path | None = None,
     styles: Sequence[str | Path] = (),
+    postprocess: Sequence[Any] = (),
     registry: Registry | None = None,
 ) -> list[RunSpec]:
     """Read, select, override and validate the runs of a stylize config.
@@ -178,6 +179,7 @@ def load_stylize_runs(
         ``KEY=VALUE`` strings; ``KEY.OPTION=VALUE`` sets one entry of a ``*_options`` mapping.
     :param content: a content image replacing each run's ``content`` (the CLI's positional use).
     :param styles: style images replacing each run's ``style``.
+    :param postprocess: steps appended to each run's ``postprocess`` list (``--post``).
     :param registry: when given, component names and their options are checked now, so a typo
         in the last run is reported before the first one starts.
     :raises SiaynError: naming the key, the run and the file.
@@ -194,6 +196,8 @@ def load_stylize_runs(
             settings["content"] = str(content)
         if styles:
             settings["style"] = [str(style) for style in styles]
+        if postprocess:
+            settings["postprocess"] = [*(settings.get("postprocess") or []), *postprocess]
         specs.append(_resolve_run(name, settings, path, registry))
     return specs
 

@@ -141,10 +141,12 @@ class Objective:
         ]
         self.content_targets: dict[str, torch.Tensor] = {}
         self.style_targets: list[dict[str, torch.Tensor]] = []
+        self._zero = torch.zeros(())
 
     @torch.no_grad()
     def set_targets(self, content: torch.Tensor, styles: Sequence[torch.Tensor]) -> None:
         """Compute the content and style targets (once per image size)."""
+        self._zero = content.new_zeros(())
         features = self._features_of(content, "content")
         self.content_targets = {layer: self.content_loss.target(features[layer]) for layer in self.content_layers}
         self.style_targets = []
@@ -169,7 +171,7 @@ class Objective:
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The total loss (for backward) and the detached terms ``[total, content, style, tv]``."""
         features = self.extractor(image)
-        zero = image.new_zeros(())
+        zero = self._zero
         content = zero
         if self.content_weight:
             for layer, target in self.content_targets.items():

@@ -28,6 +28,10 @@ from ..config import DEFAULT_CONFIG_NAME, DEVICES
     "--set backbone_options.weights=none (repeatable).",
 )
 @click.option(
+    "--post", "post_steps", multiple=True, metavar="NAME",
+    help="Apply postprocessor NAME to every result, after the run's own postprocess list (repeatable).",
+)
+@click.option(
     "--device", type=click.Choice(DEVICES, case_sensitive=False), default="auto", show_default=True,
     help="auto picks cuda, then mps, then cpu.",
 )
@@ -41,6 +45,7 @@ def stylize(
     run_names: tuple[str, ...],
     output: Path,
     overrides: tuple[str, ...],
+    post_steps: tuple[str, ...],
     device: str,
     seed: int | None,
     overwrite: bool,
@@ -69,6 +74,7 @@ def stylize(
         overrides,
         content=images[0] if images else None,
         styles=images[1:],
+        postprocess=post_steps,
         registry=host.registry,
     )
     for spec in specs:
