@@ -245,6 +245,26 @@ def test_postprocessing_ticked_in_the_form_is_applied_to_the_result(backend: Gui
     assert record["config"]["postprocess"] == [{"name": "preserve-colors"}, {"name": "denoise", "strength": 3.0}]
 
 
+def test_postprocess_again_reuses_the_last_result(backend: GuiBackend, pictures) -> None:
+    values = tiny_values(backend, pictures, num_steps=2)
+    with pytest.raises(SiaynError, match="run a stylization first"):
+        backend.postprocess_again(values, session=SESSION)
+    first = list(backend.run(values, session=SESSION, preview_every=10))[-1]
+    with pytest.raises(SiaynError, match="tick at least one"):
+        backend.postprocess_again(values, session=SESSION)
+    values[("postprocess",)] = ["denoise"]
+    values[("postprocess", "denoise", "strength")] = 30.0
+    again = backend.postprocess_again(values, session=SESSION)
+    stylized, denoised, metadata = again.files
+    assert stylized == first.files[0] and metadata == first.files[-1]
+    assert denoised.name == "photo!-!swirls.denoise.png" and again.image == denoised
+    assert "Postprocessed" in again.status and again.done
+    assert backend.postprocess_again(values, session=SESSION).files[1].name == "photo!-!swirls.denoise-2.png"
+    values[("postprocess", "denoise", "strength")] = -1.0
+    with pytest.raises(SiaynError, match="strength"):
+        backend.postprocess_again(values, session=SESSION)
+
+
 def test_stop_ends_the_run_early_and_keeps_the_image(backend: GuiBackend, pictures) -> None:
     values = tiny_values(backend, pictures, num_steps=500)
     updates = []
@@ -358,3 +378,24 @@ def test_gui_help_documents_the_safe_defaults() -> None:
     result = CliRunner().invoke(main, ["gui", "--help"])
     assert result.exit_code == 0
     assert "127.0.0.1" in result.output and "share link" in result.output and "analytics" in result.output
+
+
+def test_the_cli_and_the_gui_form_import_neither_gradio_nor_torch() -> None:
+    import subprocess
+
+    code = (
+        "import sys, siayn_core.cli, siayn_core.gui.form, siayn_core.gui.runner; "
+        "print(sorted({'gradio', 'torch'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_readme_shows_the_gui_and_docs_describe_it() -> None:
+    from .conftest import REPO
+
+    assert "![The SIAYN GUI](docs/images/gui.png)" in (REPO / "README.md").read_text()
+    assert (REPO / "docs" / "images" / "gui.png").is_file()
+    guide = (REPO / "docs" / "gui.md").read_text()
+    for option in ("--host", "--port", "--output", "--device", "--plugin"):
+        assert option in guide

@@ -71,6 +71,8 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                     option_widgets(backend, widgets)
                 with gr.Accordion("Postprocessing", open=False):
                     postprocess_widgets(backend, widgets)
+                    again_button = gr.Button("Apply to the last result (no new run)", size="sm",
+                                             elem_id="siayn-postprocess-again")
 
             with gr.Column(scale=6):
                 with gr.Row():
@@ -107,6 +109,14 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
             except SiaynError as error:
                 raise gr.Error(str(error), print_exception=False) from None
 
+        def postprocess_again(values: dict[gr.components.Component, Any], request: gr.Request) -> tuple:
+            try:
+                update = backend.postprocess_again(collect(values), session=request.session_hash or "local")
+            except SiaynError as error:
+                raise gr.Error(str(error), print_exception=False) from None
+            image, status_text, _, _, results, downloads = page_update(update)
+            return image, status_text, results, downloads
+
         def stop(request: gr.Request) -> None:
             message = backend.stop(request.session_hash or "local")
             gr.Info(message)
@@ -124,6 +134,8 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
             .then(idle, outputs=[run_button, stop_button], queue=False)
         )
         stop_button.click(stop, queue=False)
+        again_button.click(postprocess_again, inputs=set(widgets.values()), outputs=[result, status, gallery, files],
+                           concurrency_id="stylize")
         add_style.click(
             lambda count: show_styles(count + 1, form.max_styles), inputs=[style_count],
             outputs=[style_count, *style_groups], queue=False,

@@ -356,14 +356,20 @@ def run_settings(form: Form, values: Mapping[Key, Any], registry: Registry) -> d
         if options:
             settings[entry.options_key] = options
 
+    steps = postprocess_steps(form, values)
+    if steps:
+        settings["postprocess"] = steps
+    return settings
+
+
+def postprocess_steps(form: Form, values: Mapping[Key, Any]) -> list[dict[str, Any]]:
+    """The ticked postprocessors in the order ticked, each ``{"name": ..., **changed options}``."""
     steps = []
     for name in values.get(("postprocess",)) or []:
         fields = form.postprocessors.get(name, ())
         raws = [values.get(("postprocess", name, f.name), f.display()) for f in fields]
         steps.append({"name": name, **changed_values(fields, raws)})
-    if steps:
-        settings["postprocess"] = steps
-    return settings
+    return steps
 
 
 def form_image(value: Any) -> str | None:

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .form import Form, Key, build_form, run_settings
+from ..errors import SiaynError
+from .form import Form, Key, build_form, postprocess_steps, run_settings
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -102,6 +103,7 @@ class GuiBackend:
         self.device = device
         self.form: Form = build_form(registry, max_styles=max_styles)
         self.flags = StopFlags()
+        self.last_runs: dict[str, tuple[RunSpec, RunOutput]] = {}
 
     # --- building a run --------------------------------------------------------------------
 
@@ -180,6 +182,7 @@ class GuiBackend:
                     shown = time.monotonic()
                     yield payload.update(stopping=flag.is_set())
                 elif kind == "done":
+                    self.last_runs[session] = (spec, payload)
                     yield finished_update(payload, spec.options.num_steps)
                     return
                 else:
@@ -187,6 +190,29 @@ class GuiBackend:
         finally:
             flag.set()
             self.flags.end(session, flag)
+
+    def postprocess_again(self, values: Mapping[Key, Any], *, session: str = "local") -> Update:
+        """Apply the ticked postprocessors to the session's last result, without running the
+        optimization again; the new images are written next to it, named after their steps."""
+        from ..config import check_components
+        from ..engine import postprocess_result
+        from ..image_io import read_image
+
+        last = self.last_runs.get(session)
+        if last is None:
+            raise SiaynError("nothing to postprocess yet: run a stylization first")
+        steps = postprocess_steps(self.form, values)
+        if not steps:
+            raise SiaynError("tick at least one postprocessor")
+        spec, output = last
+        options = dataclasses.replace(spec.options, postprocess=steps)
+        check_components(options, self.registry, where="the form")
+        processed = postprocess_result(read_image(output.image), dataclasses.replace(spec, options=options), output.image,
+                                       registry=self.registry)
+        again = dataclasses.replace(output, processed=processed)
+        names = ", ".join(step["name"] for step in steps)
+        update = finished_update(again, spec.options.num_steps)
+        return dataclasses.replace(update, status=f"**Postprocessed** with {names}.  \nSaved in `{output.run_dir}`.")
 
     def stop(self, session: str = "local") -> str:
         """The Stop button: the run ends after its current step, keeping its image."""
