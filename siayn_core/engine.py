@@ -18,6 +18,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -380,10 +381,10 @@ class FrameWriter:
         self.width = max(4, len(str(num_steps)))
         if directory.is_dir():  # an overwritten run: old frames would mix into the new GIF
             shutil.rmtree(directory)
-        directory.mkdir(parents=True)
 
     def __call__(self, iterate: Iterate) -> None:
         if iterate.step % self.every == 0 or iterate.step == iterate.num_steps:
+            # write_image creates the folder with the first frame
             write_image(to_pil(iterate.image), self.directory / f"frame_{iterate.step:0{self.width}d}.png")
 
 
@@ -468,22 +469,22 @@ def run_stylize(
     run_dir = claim_run_dir(Path(output_dir), spec.name, overwrite=overwrite)
     image_path = run_dir / f"{result_stem(spec.content, spec.styles)}.png"
     frames = FrameWriter(run_dir / "frames", options.save_every, options.num_steps) if options.save_every else None
-    progress = None if quiet else ProgressBar(spec.name, options.num_steps)
     try:
-        if progress is not None:
-            progress.__enter__()
-        result = stylize(
-            content,
-            styles,
-            options,
-            registry=registry,
-            device=device,
-            seed=seed,
-            callback=_chain([frames, progress, callback]),
-        )
-    finally:
-        if progress is not None:
-            progress.__exit__(None, None, None)
+        with ExitStack() as stack:
+            progress = None if quiet else stack.enter_context(ProgressBar(spec.name, options.num_steps))
+            result = stylize(
+                content,
+                styles,
+                options,
+                registry=registry,
+                device=device,
+                seed=seed,
+                callback=_chain([frames, progress, callback]),
+            )
+    except BaseException:
+        with suppress(OSError):
+            run_dir.rmdir()  # only if the failed run left it empty: the next run may use it
+        raise
     final = to_pil(result.image)
     write_image(final, image_path)
     metadata = run_dir / "run.json"

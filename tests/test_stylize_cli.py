@@ -268,3 +268,10 @@ def test_installed_wheel_runs_the_default_config(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "out" / "default" / "run.json").read_text())
     assert re.match(re.escape(str(target)), record["source"])  # the config inside the installed package
     assert record["config"]["content"].startswith(str(target))
+
+
+def test_a_failed_run_leaves_no_empty_folder(tmp_path: Path, small_images: dict[str, Path]) -> None:
+    code, _, stderr = stylize(small_images["tubingen"], small_images["starry_night"], "-o", tmp_path / "out",
+                              *FAST, "--set", "scaler=0.2")
+    assert code == 2 and "too small" in stderr
+    assert list((tmp_path / "out").iterdir()) == []
