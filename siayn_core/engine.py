@@ -409,7 +409,7 @@ class ProgressBar:
 
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TextColumn("{task.fields[losses]}"),
             SpeedColumn(),
