@@ -152,5 +152,13 @@ def test_run_watch_and_stop_in_a_real_browser(server, page, tmp_path: Path) -> N
     assert second["config"]["postprocess"] == []
     assert Image.open(output / "gui-2" / "photo!-!swirls.png").size == (40, 32)
 
+    # A bad value is one clear message on the page.
+    fill(page, "siayn-option-style_layers", "relu1_1, nowhere")
+    page.locator("#siayn-option-style_layers textarea, #siayn-option-style_layers input").first.blur()
+    page.click("#siayn-run")
+    expect(status).to_contain_text("Error", timeout=RUN_SECONDS)
+    expect(status).to_contain_text("nowhere")
+    expect(page.locator("#siayn-run")).to_be_enabled()
+
     foreign = [address for address in requested if not address.startswith((url, "data:", "blob:"))]
     assert foreign == [], f"the page fetched from other hosts: {foreign}"

@@ -5,6 +5,7 @@ this module only lays out widgets and converts values.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..errors import SiaynError
 from .form import ComponentChoice, FormField, Key, selected_component
 from .runner import LOSS_TERMS, GuiBackend, Update
 
+logger = logging.getLogger("siayn")
 TITLE = "SIAYN — Style Is All You Need"
 INTRO = (
     "Paint a photo in the style of one or more paintings (Gatys et al. 2016). Choose a content "
@@ -100,14 +102,21 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
             return {keys[component]: value for component, value in values.items()}
 
         def run(values: dict[gr.components.Component, Any], request: gr.Request) -> Iterator[tuple]:
+            # The generator re-enables Run itself, also after an error: a failed event does
+            # not reach the steps chained after it.
             collected = collect(values)
             session = request.session_hash or "local"
+            busy = (gr.Button(interactive=False), gr.Button(interactive=True))
             try:
                 for update in backend.run(collected, session=session,
                                           preview_every=collected.get(("preview_every",)) or 5):
-                    yield page_update(update)
-            except SiaynError as error:
-                raise gr.Error(str(error), print_exception=False) from None
+                    yield (*page_update(update), *(idle() if update.done else busy))
+            except Exception as error:  # shown on the page; an internal error is logged too
+                message = str(error) if isinstance(error, SiaynError) else f"internal error: {error!r}"
+                if not isinstance(error, SiaynError):
+                    logger.exception("the run failed")
+                gr.Warning(message, title="The run failed")
+                yield (gr.skip(), f"**Error:** {message}", gr.skip(), gr.skip(), gr.skip(), gr.skip(), *idle())
 
         def postprocess_again(values: dict[gr.components.Component, Any], request: gr.Request) -> tuple:
             try:
@@ -121,17 +130,16 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
             message = backend.stop(request.session_hash or "local")
             gr.Info(message)
 
-        def running() -> list[gr.Button]:
-            return [gr.Button(interactive=False), gr.Button(interactive=True)]
+        def running() -> tuple[gr.Button, gr.Button]:
+            return gr.Button(interactive=False), gr.Button(interactive=True)
 
-        def idle() -> list[gr.Button]:
-            return [gr.Button(interactive=True), gr.Button(interactive=False)]
+        def idle() -> tuple[gr.Button, gr.Button]:
+            return gr.Button(interactive=True), gr.Button(interactive=False)
 
-        (
-            run_button.click(running, outputs=[run_button, stop_button], queue=False)
-            .then(run, inputs=set(widgets.values()), outputs=[result, status, progress, plot, gallery, files],
-                  show_progress="hidden", concurrency_id="stylize", concurrency_limit=1)
-            .then(idle, outputs=[run_button, stop_button], queue=False)
+        run_button.click(running, outputs=[run_button, stop_button], queue=False).then(
+            run, inputs=set(widgets.values()),
+            outputs=[result, status, progress, plot, gallery, files, run_button, stop_button],
+            show_progress="hidden", concurrency_id="stylize", concurrency_limit=1,
         )
         stop_button.click(stop, queue=False)
         again_button.click(postprocess_again, inputs=set(widgets.values()), outputs=[result, status, gallery, files],

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 RUN_NAME = "gui"
 #: The loss terms, in the order the GUI shows them.
 LOSS_TERMS = ("total", "content", "style", "tv")
+#: How many sessions' last results are kept for "apply postprocessing again".
+MAX_REMEMBERED_RUNS = 32
 #: The least time between two previews, so tiny fast runs do not flood the browser.
 MIN_PREVIEW_INTERVAL = 0.2
 
@@ -182,7 +184,10 @@ class GuiBackend:
                     shown = time.monotonic()
                     yield payload.update(stopping=flag.is_set())
                 elif kind == "done":
+                    self.last_runs.pop(session, None)
                     self.last_runs[session] = (spec, payload)
+                    while len(self.last_runs) > MAX_REMEMBERED_RUNS:  # forget the oldest session's
+                        self.last_runs.pop(next(iter(self.last_runs)))
                     yield finished_update(payload, spec.options.num_steps)
                     return
                 else:
