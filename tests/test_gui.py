@@ -403,3 +403,16 @@ def test_the_readme_shows_the_gui_and_docs_describe_it() -> None:
     guide = (REPO / "docs" / "gui.md").read_text()
     for option in ("--host", "--port", "--output", "--device", "--plugin"):
         assert option in guide
+
+
+def test_gui_on_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("gradio", reason="the GUI needs Gradio: pip install 'siayn[gui]'")
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["gui", "--port", str(port), "--output", str(tmp_path), "--quiet"])
+    assert result.exit_code == 2
+    assert f"port {port} is in use; choose another with --port" in result.output

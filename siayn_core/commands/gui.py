@@ -44,4 +44,5 @@ def gui(host: str, port: int, output: Path | None, device: str, quiet: bool, plu
     try:
         serve(host_plugins.registry, host=host, port=port, output_dir=output, device=device, quiet=quiet)
     except OSError as error:
-        raise SiaynError(f"cannot serve the GUI on {host}:{port}: {error}") from None
+        reason = f"port {port} is in use; choose another with --port" if "empty port" in str(error) else str(error)
+        raise SiaynError(f"cannot serve the GUI on {host}:{port}: {reason}") from None
