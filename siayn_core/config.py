@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -262,6 +263,8 @@ def build_options(settings: Mapping[str, Any], *, where: str) -> StylizeOptions:
         if key == "style" and isinstance(value, (str, Path)):
             value = [value]  # one name, which may itself contain a comma
         label = f"key {key!r} of {where}"
+        if _is_numeric(annotation):
+            _check_finite(value, name=label)
         value = coerce(value, annotation, name=label)
         check_bounds(value, fields[key].metadata, name=label)
         values[key] = value
@@ -271,6 +274,27 @@ def build_options(settings: Mapping[str, Any], *, where: str) -> StylizeOptions:
         raise SiaynError(f"{where}: {error}") from None
     _check_consistency(options, where=where)
     return options
+
+
+def _is_numeric(annotation: Any) -> bool:
+    """Whether a setting's type holds numbers (``float``, ``list[float] | None``...)."""
+    if annotation in (int, float):
+        return True
+    return any(_is_numeric(arg) for arg in typing.get_args(annotation))
+
+
+def _check_finite(value: Any, *, name: str) -> None:
+    """NaN and infinity are never valid settings: say so, rather than a type mismatch."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+            continue
+        try:
+            number = float(item)
+        except (ValueError, OverflowError):
+            continue
+        if not math.isfinite(number):
+            raise SiaynError(f"{name} must be a finite number, got {value!r}")
 
 
 def _check_consistency(options: StylizeOptions, *, where: str) -> None:
@@ -337,7 +361,34 @@ def check_components(options: StylizeOptions, registry: Registry, *, where: str)
                 raise SiaynError(f"{kind} {component.name!r} takes no options, got {', '.join(values)}")
         except SiaynError as error:
             raise SiaynError(f"key {key!r} of {where}: {error}") from None
+    check_layers(options, registry, where=where)
     from .postprocess import build_postprocessors
 
     build_postprocessors(options.postprocess, registry=registry, where=where)
 
+
+def check_layers(options: StylizeOptions, registry: Registry, *, where: str) -> None:
+    """Check that the backbone has every content and style layer, before any run starts.
+
+    The backbone is built on torch's meta device, so no memory is used and no weights load;
+    a backbone without a ``layer_index`` method is left to report its own errors.
+    """
+    import torch
+
+    values = component_options(options, "backbone", registry)
+    try:
+        with torch.device("meta"):
+            backbone = registry.create("backbone", options.backbone, values)
+    except SiaynError:
+        raise
+    except Exception:  # a backbone that cannot be built on the meta device
+        backbone = registry.create("backbone", options.backbone, values)
+    layer_index = getattr(backbone, "layer_index", None)
+    if not callable(layer_index):
+        return
+    for key in ("content_layers", "style_layers"):
+        for layer in getattr(options, key):
+            try:
+                layer_index(layer)
+            except SiaynError as error:
+                raise SiaynError(f"key {key!r} of {where}: {error}") from None

@@ -65,7 +65,7 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise SiaynError(
             f"image is too large: {path} has more than {limit} pixels; "
-            f"raise the limit with {MAX_PIXELS_VARIABLE}=<pixels> if you trust the file"
+            f"raise the limit with --max-pixels or {MAX_PIXELS_VARIABLE}=<pixels> if you trust the file"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         reason = "empty file" if path.stat().st_size == 0 else str(error) or type(error).__name__

@@ -76,7 +76,9 @@ def load_state_dict(url: str) -> dict:
 
     path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
     try:
-        return torch.hub.load_state_dict_from_url(url, progress=False, check_hash=True, map_location="cpu")
+        return torch.hub.load_state_dict_from_url(
+            url, progress=False, check_hash=True, map_location="cpu", weights_only=True
+        )
     except Exception as error:  # offline, refused, truncated or corrupt download
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SiaynError(

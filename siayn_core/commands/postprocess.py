@@ -8,6 +8,7 @@ import click
 
 from ..cli import load_host, plugin_option
 from ..configfile import parse_overrides
+from ..guards import check_images, check_writable_dir, pixel_limit
 from ..postprocess import DEFAULT_CONFIG_NAME, load_postprocess_runs, run_postprocess
 
 
@@ -26,6 +27,11 @@ from ..postprocess import DEFAULT_CONFIG_NAME, load_postprocess_runs, run_postpr
     help="Write every result into DIR instead of next to its input.",
 )
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "--max-pixels", type=int, default=None, metavar="N",
+    help="Open input images of up to N pixels (default: Pillow's limit, about 89 million; "
+    "also SIAYN_MAX_IMAGE_PIXELS). Raise it only for files you trust.",
+)
 @plugin_option
 def postprocess(
     config_path: Path | None,
@@ -33,6 +39,7 @@ def postprocess(
     overrides: tuple[str, ...],
     output: Path | None,
     quiet: bool,
+    max_pixels: int | None,
     plugins: tuple[str, ...],
 ) -> None:
     """Denoise, mask, match histograms, make masks and GIFs as a config file says.
@@ -41,14 +48,26 @@ def postprocess(
     (x.denoise.png, x.mask.png, frog.mask-create.png); existing files are never
     overwritten (x.denoise-2.png).
     """
-    host = load_host(plugins)
-    runs = load_postprocess_runs(
-        config_path, run_names, parse_overrides(overrides), registry=host.registry, output=output
-    )
-    for run in runs:
+    with pixel_limit(max_pixels):
+        if output is not None:
+            check_writable_dir(output)
+        host = load_host(plugins)
+        runs = load_postprocess_runs(
+            config_path, run_names, parse_overrides(overrides), registry=host.registry, output=output
+        )
+        # Inputs are read and output folders checked before the first file is written.
+        for run in runs:
+            for job in run.jobs:
+                if job.input.is_file():
+                    check_images([job.input])
+                folder = job.context.output_dir or job.output_dir or (
+                    job.input if job.input.is_dir() else job.input.parent
+                )
+                check_writable_dir(folder)
+        for run in runs:
 
-        def report(name: str, path: Path, run_name: str = run.name) -> None:
-            if not quiet:
-                click.echo(f"{run_name}: {name} -> {path}")
+            def report(name: str, path: Path, run_name: str = run.name) -> None:
+                if not quiet:
+                    click.echo(f"{run_name}: {name} -> {path}")
 
-        run_postprocess(run, registry=host.registry, on_written=report)
+            run_postprocess(run, registry=host.registry, on_written=report)

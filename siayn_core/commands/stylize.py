@@ -3,12 +3,21 @@ images named on the command line with the default config's settings."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..cli import load_host, plugin_option
 from ..config import DEFAULT_CONFIG_NAME, DEVICES
+from ..guards import check_images, check_writable_dir, pixel_limit
+from ..interrupts import EXIT_INTERRUPTED, StopOnSignal, mark_record
+
+if TYPE_CHECKING:
+    from ..config import RunSpec
+    from ..registry import Registry
 
 
 @click.command()
@@ -38,6 +47,11 @@ from ..config import DEFAULT_CONFIG_NAME, DEVICES
 @click.option("--seed", type=int, default=None, help="Random seed (overrides the config's); repeats a CPU run exactly.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier result of the same run instead of writing <run>-2.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the result paths.")
+@click.option(
+    "--max-pixels", type=int, default=None, metavar="N",
+    help="Open input images of up to N pixels (default: Pillow's limit, about 89 million; "
+    "also SIAYN_MAX_IMAGE_PIXELS). Raise it only for files you trust.",
+)
 @plugin_option
 def stylize(
     images: tuple[str, ...],
@@ -50,6 +64,7 @@ def stylize(
     seed: int | None,
     overwrite: bool,
     quiet: bool,
+    max_pixels: int | None,
     plugins: tuple[str, ...],
 ) -> None:
     """Paint a photo in the style of one or more paintings.
@@ -62,31 +77,61 @@ def stylize(
     kept and the new one goes to DIR/<run>-2/ (unless --overwrite).
     """
     from ..config import load_stylize_runs
-    from ..engine import run_stylize
     from ..errors import SiaynError
 
     if len(images) == 1:
         raise SiaynError("give a content image and at least one style image (CONTENT STYLE...), or none")
-    host = load_host(plugins)
-    specs = load_stylize_runs(
-        config_path,
-        run_names,
-        overrides,
-        content=images[0] if images else None,
-        styles=images[1:],
-        postprocess=post_steps,
-        registry=host.registry,
-    )
-    for spec in specs:
-        result = run_stylize(
-            spec,
+    with pixel_limit(max_pixels):
+        # Everything that can be checked is checked before a folder is made or a run starts.
+        check_writable_dir(output)
+        host = load_host(plugins)
+        specs = load_stylize_runs(
+            config_path,
+            run_names,
+            overrides,
+            content=images[0] if images else None,
+            styles=images[1:],
+            postprocess=post_steps,
             registry=host.registry,
-            output_dir=output,
-            device=device,
-            seed=seed,
-            quiet=quiet,
-            overwrite=overwrite,
         )
-        click.echo(str(result.image))
-        for path in result.processed:
-            click.echo(str(path))
+        check_images(path for spec in specs for path in (spec.content, *spec.styles))
+        run_all(specs, registry=host.registry, output=output, device=device, seed=seed, quiet=quiet,
+                overwrite=overwrite)
+
+
+def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, device: str, seed: int | None,
+            quiet: bool, overwrite: bool) -> None:
+    """Run ``specs`` in order, printing each result's paths; the first Ctrl-C or SIGTERM
+    stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
+    from ..engine import resolve_device, run_stylize
+
+    resolve_device(device)
+    with StopOnSignal() as interrupt:
+        for spec in specs:
+            if interrupt.triggered:
+                break
+            result = run_stylize(
+                spec,
+                registry=registry,
+                output_dir=output,
+                device=device,
+                seed=seed,
+                quiet=quiet,
+                overwrite=overwrite,
+                callback=interrupt,
+            )
+            click.echo(str(result.image))
+            for path in result.processed:
+                click.echo(str(path))
+            if interrupt.triggered and result.result.stopped:
+                mark_record(result.metadata, interrupted=True)
+                click.echo(
+                    f"siayn: interrupted by {interrupt.signal_name} after step {result.result.steps} of "
+                    f"{spec.options.num_steps}; saved {result.image}; continue with: "
+                    f"siayn stylize --resume {result.run_dir}",
+                    err=True,
+                )
+                sys.exit(EXIT_INTERRUPTED)
+    if interrupt.triggered:
+        click.echo(f"siayn: interrupted by {interrupt.signal_name}", err=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,58 @@
+"""Checks a command makes before it writes or runs anything: that the output folder can be
+written, that every input image opens, and the pixel limit for this command."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import SiaynError
+from .image_io import MAX_PIXELS_VARIABLE, read_image
+
+
+def check_writable_dir(path: str | os.PathLike[str], *, what: str = "output folder") -> Path:
+    """Raise SiaynError unless ``path`` is, or can be created as, a writable folder.
+
+    Nothing is created: the nearest existing ancestor is checked instead, so a command can
+    fail before it leaves an empty folder behind.
+    """
+    path = Path(path).expanduser()
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        detail = "is a file" if existing == path else f"cannot be created: {existing} is a file, not a folder"
+        raise SiaynError(f"cannot write to {what} {path}: {detail}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        detail = "is not writable" if existing == path else f"cannot be created: {existing} is not writable"
+        raise SiaynError(f"cannot write to {what} {path}: {detail} (permission denied or read-only)")
+    return path
+
+
+def check_images(paths: Iterable[Path]) -> None:
+    """Open every image once, so a broken file in the last run is reported before the first
+    run starts."""
+    for path in dict.fromkeys(paths):
+        read_image(path)
+
+
+@contextmanager
+def pixel_limit(limit: int | None) -> Iterator[None]:
+    """Within the block, :func:`~siayn_core.image_io.read_image` accepts images of up to
+    ``limit`` pixels (``--max-pixels``); None keeps the current limit."""
+    if limit is None:
+        yield
+        return
+    if limit <= 0:
+        raise SiaynError(f"--max-pixels must be a positive number of pixels, got {limit}")
+    previous = os.environ.get(MAX_PIXELS_VARIABLE)
+    os.environ[MAX_PIXELS_VARIABLE] = str(limit)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MAX_PIXELS_VARIABLE, None)
+        else:
+            os.environ[MAX_PIXELS_VARIABLE] = previous
