@@ -27,10 +27,7 @@ INTRO = (
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: Fixed colours, so every term keeps its line even when it starts at 0 (log10 undefined).
 LOSS_COLOURS = {"total": "#1f2937", "content": "#2563eb", "style": "#ea580c", "tv": "#16a34a"}
-CSS = """
-#siayn-progress progress { width: 100%; height: 0.9em; }
-.siayn-help { font-size: 0.85em; opacity: 0.8; }
-"""
+CSS = "#siayn-progress progress { width: 100%; height: 0.9em; }"
 
 
 def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Blocks:
@@ -89,8 +86,7 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                 result = gr.Image(label="Result", type="pil", interactive=False, format="png",
                                   elem_id="siayn-result", height=420)
                 plot = gr.LinePlot(x="step", y="log10_loss", color="term", color_map=LOSS_COLOURS,
-                                   label="Losses (log10)",
-                                   elem_id="siayn-losses", height=240)
+                                   label="Losses (log10)", elem_id="siayn-losses", height=240)
                 gallery = gr.Gallery(label="Stylized and postprocessed", columns=3, height=200,
                                      elem_id="siayn-gallery")
                 files = gr.File(label="Download: the result, postprocessed images and run.json",
