@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 
 # Public names whose modules import torch or other heavy libraries: loaded on first access.
 _LAZY: dict[str, str] = {
+    "FrozenExtractor": ".extractor",
     "read_image": ".image_io",
     "resize": ".image_io",
     "scaled_size": ".image_io",

@@ -11,7 +11,7 @@ import timm
 import torch
 from torch import nn
 
-from siayn_core import SiaynError, closest, unknown_name_message
+from siayn_core import FrozenExtractor, SiaynError, closest, unknown_name_message
 
 from . import TimmOptions
 
@@ -22,7 +22,7 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class TimmFeatureExtractor(nn.Module):
+class TimmFeatureExtractor(FrozenExtractor):
     """A frozen timm feature network that returns the requested stages from one forward pass.
 
     :ivar body: timm's feature wrapper, built with only the needed ``out_indices``.
@@ -38,23 +38,15 @@ class TimmFeatureExtractor(nn.Module):
         std: Sequence[float],
         normalize: bool,
     ) -> None:
-        super().__init__()
+        super().__init__(mean=mean, std=std, normalize=normalize)
         self.body = body
-        self.normalize = normalize
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self._positions = tuple(positions)
         self.layers = tuple(name for name, _ in self._positions)
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> TimmFeatureExtractor:
-        """Stay in eval mode (batch norm uses its running statistics)."""
-        return super().train(False)
+        self.freeze()
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Activations of the requested stages for ``image`` (``(N, 3, H, W)`` RGB in ``[0, 1]``)."""
-        x = (image - self.mean) / self.std if self.normalize else image
+        x = self.normalized(image)
         features = self.body(x)
         if isinstance(features, dict):
             features = list(features.values())

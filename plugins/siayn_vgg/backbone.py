@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
-from siayn_core import SiaynError, closest
+from siayn_core import FrozenExtractor, SiaynError, closest
 
 from . import VGGOptions
 
@@ -76,7 +76,7 @@ def layer_table(features: nn.Sequential) -> tuple[list[str], dict[str, int]]:
     return canonical, index_of
 
 
-class VGGFeatureExtractor(nn.Module):
+class VGGFeatureExtractor(FrozenExtractor):
     """A frozen, truncated VGG that returns the requested layers from one forward pass.
 
     :ivar features: the truncated ``nn.Sequential`` (nothing after the deepest requested layer).
@@ -93,23 +93,15 @@ class VGGFeatureExtractor(nn.Module):
         std: Sequence[float],
         normalize: bool,
     ) -> None:
-        super().__init__()
+        super().__init__(mean=mean, std=std, normalize=normalize)
         self.features = features
-        self.normalize = normalize
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self._taps = dict(taps)
         self.layers = tuple(layers)
-        self.requires_grad_(False)
-        self.eval()
-
-    def train(self, mode: bool = True) -> VGGFeatureExtractor:
-        """Stay in eval mode: the extractor is a fixed measuring instrument."""
-        return super().train(False)
+        self.freeze()
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Activations of the requested layers for ``image`` (``(N, 3, H, W)`` RGB in ``[0, 1]``)."""
-        x = (image - self.mean) / self.std if self.normalize else image
+        x = self.normalized(image)
         outputs: dict[str, torch.Tensor] = {}
         for index, layer in enumerate(self.features):
             x = layer(x)
