@@ -114,6 +114,50 @@ class StylizeOptions:
         help="postprocessors applied to the result, in order: names, or {name: ..., <options>} "
         "mappings; each result is saved next to the unprocessed image",
     )
+    min_size: int | None = option(
+        128,
+        help="multi-scale: short side in px of the first, coarsest stage; the image is then upscaled by "
+        "about scale_factor per stage up to the output size (null: one stage at the output size, "
+        "as the original SIAYN). num_steps is the total over all stages",
+        minimum=16,
+    )
+    scale_factor: float = option(
+        1.41421356, help="multi-scale: size ratio between successive stages", minimum=1.05, maximum=4.0
+    )
+    step_decay: float = option(
+        0.5,
+        help="multi-scale: each stage gets this times the steps of the one before (most steps go to "
+        "the small, cheap sizes)",
+        minimum=0.01,
+        maximum=10.0,
+    )
+    stage_steps: list[int] | None = option(
+        None,
+        help="multi-scale: the steps of each stage, coarsest first, replacing num_steps and step_decay; "
+        "the list's length sets the number of stages (null: split num_steps)",
+        minimum=0,
+    )
+    tile_size: int | None = option(
+        1024,
+        help="images wider or taller than this many px are optimized in overlapping tiles of at most "
+        "this size (less memory, same objective); null: never tile",
+        minimum=128,
+    )
+    tile_overlap: int = option(
+        64, help="context in px added around each tile's core (rounded up to a multiple of 32)", minimum=32
+    )
+    channels_last: bool | None = option(
+        None, help="run the backbone in the channels_last memory format (null: auto, on for cpu and cuda)"
+    )
+    precision: str = option(
+        "auto",
+        help="backbone precision on CUDA: auto (bfloat16 where supported), float32, bfloat16 or float16; "
+        "other devices always use float32",
+        choices=("auto", "float32", "bfloat16", "float16"),
+    )
+    compile: bool = option(
+        False, help="compile the backbone with torch.compile (slow to start, recompiles at every stage size)"
+    )
 
 
 #: The ``*_options`` keys and the component kind each one configures, with the key naming it.

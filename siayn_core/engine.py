@@ -28,6 +28,7 @@ import torch
 from .config import COMPONENT_KEYS, DEVICES, RunSpec, StylizeOptions, component_options, style_weights
 from .errors import SiaynError
 from .image_io import read_image, resize, scaled_size, to_pil, to_tensor, write_image, write_text
+from .schedule import Stage, plan_stages, stage_images, upsample
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -206,7 +207,11 @@ def build_components(
     extractor = built["backbone"].extractor(layers)
     if isinstance(extractor, torch.nn.Module):
         extractor = extractor.to(device)
-    built["backbone"] = extractor
+    from .acceleration import accelerate
+
+    built["backbone"] = accelerate(
+        extractor, device, channels_last=options.channels_last, precision=options.precision, compile=options.compile
+    )
     return built, record
 
 
@@ -245,27 +250,49 @@ def stylize(
         torch.manual_seed(seed)
         components, record = build_components(options, registry, torch_device)
     size = scaled_size(content.size, options.scaler)
-    content_tensor = to_tensor(resize(content, size)).to(torch_device)
-    style_tensors = [
-        to_tensor(resize(style, size) if options.style_resize else style).to(torch_device) for style in styles
-    ]
-    start = components["init_method"](content_tensor, style_tensors, generator)
-    if tuple(start.shape) != tuple(content_tensor.shape):
-        raise SiaynError(
-            f"initialiser {options.init_method!r} returned an image shaped {tuple(start.shape)}, "
-            f"expected {tuple(content_tensor.shape)}"
-        )
-    objective = Objective(options, components, len(styles))
-    image, losses, stopped = optimize_at_size(
-        start.to(torch_device),
-        content_tensor,
-        style_tensors,
-        objective,
-        components["opt"],
-        num_steps=options.num_steps,
-        callback=callback,
-        started=started,
+    # Coarse to fine (see siayn_core.schedule): step numbers run on across the stages.
+    stages = plan_stages(
+        size,
+        options.num_steps,
+        min_size=options.min_size,
+        scale_factor=options.scale_factor,
+        step_decay=options.step_decay,
+        stage_steps=options.stage_steps,
     )
+    objective = Objective(options, components, len(styles))
+    image: torch.Tensor | None = None
+    losses: list[dict[str, float]] = []
+    stopped = False
+    for stage in stages:
+        stage_content, stage_styles = stage_images(content, styles, stage.size, size, options.style_resize)
+        content_tensor = to_tensor(stage_content).to(torch_device)
+        style_tensors = [to_tensor(style).to(torch_device) for style in stage_styles]
+        if image is None:
+            start = components["init_method"](content_tensor, style_tensors, generator)
+            if tuple(start.shape) != tuple(content_tensor.shape):
+                raise SiaynError(
+                    f"initialiser {options.init_method!r} returned an image shaped {tuple(start.shape)}, "
+                    f"expected {tuple(content_tensor.shape)}"
+                )
+        else:
+            start = upsample(image, stage.size)
+        image, records, stopped = optimize_at_size(
+            start.to(torch_device),
+            content_tensor,
+            style_tensors,
+            stage_objective(objective, stage, options, generator),
+            components["opt"],
+            num_steps=stage.steps,
+            callback=callback,
+            started=started,
+            first_step=stage.first_step,
+            total_steps=stages[-1].last_step,
+        )
+        losses.extend(records)
+        if stopped:
+            break
+    assert image is not None
+    image = upsample(image, size)  # a run stopped at a coarse stage still has the output's size
     return StylizeResult(
         image=image.clamp(0.0, 1.0).cpu(),
         losses=losses,
@@ -275,6 +302,20 @@ def stylize(
         stopped=stopped,
         seed=seed,
         components=record,
+    )
+
+
+def stage_objective(
+    objective: Objective, stage: Stage, options: StylizeOptions, generator: torch.Generator
+) -> Objective:
+    """``objective``, or for a stage larger than ``tile_size`` its tiled evaluation
+    (:mod:`siayn_core.tiling`), which computes the same objective in less memory."""
+    if options.tile_size is None or max(stage.size) <= options.tile_size:
+        return objective
+    from .tiling import TiledObjective
+
+    return TiledObjective(  # type: ignore[return-value]
+        objective, tile_size=options.tile_size, margin=options.tile_overlap, generator=generator
     )
 
 
@@ -375,9 +416,10 @@ class FrameWriter:
     """A callback saving the image every ``every`` steps (and at the last) as
     ``frame_<step>.png``, zero-padded so that names sort in step order."""
 
-    def __init__(self, directory: Path, every: int, num_steps: int) -> None:
+    def __init__(self, directory: Path, every: int, num_steps: int, size: tuple[int, int] | None = None) -> None:
         self.directory = directory
         self.every = every
+        self.size = size  # frames of coarse multi-scale stages are enlarged to the output size
         self.width = max(4, len(str(num_steps)))
         if directory.is_dir():  # an overwritten run: old frames would mix into the new GIF
             shutil.rmtree(directory)
@@ -385,7 +427,10 @@ class FrameWriter:
     def __call__(self, iterate: Iterate) -> None:
         if iterate.step % self.every == 0 or iterate.step == iterate.num_steps:
             # write_image creates the folder with the first frame
-            write_image(to_pil(iterate.image), self.directory / f"frame_{iterate.step:0{self.width}d}.png")
+            frame = to_pil(iterate.image)
+            if self.size is not None and frame.size != self.size:
+                frame = resize(frame, self.size)
+            write_image(frame, self.directory / f"frame_{iterate.step:0{self.width}d}.png")
 
 
 class ProgressBar:
@@ -428,7 +473,7 @@ class ProgressBar:
     def __call__(self, iterate: Iterate) -> None:
         losses = iterate.losses
         text = " ".join(f"{key} {losses[key]:.3g}" for key in ("total", "content", "style", "tv"))
-        self.progress.update(self.task, completed=iterate.step, losses=text)
+        self.progress.update(self.task, completed=iterate.step, total=iterate.num_steps, losses=text)
 
 
 def _chain(callbacks: Sequence[Callback | None]) -> Callback:
@@ -468,7 +513,11 @@ def run_stylize(
     styles = [read_image(path) for path in spec.styles]
     run_dir = claim_run_dir(Path(output_dir), spec.name, overwrite=overwrite)
     image_path = run_dir / f"{result_stem(spec.content, spec.styles)}.png"
-    frames = FrameWriter(run_dir / "frames", options.save_every, options.num_steps) if options.save_every else None
+    frames = (
+        FrameWriter(run_dir / "frames", options.save_every, options.num_steps, scaled_size(content.size, options.scaler))
+        if options.save_every
+        else None
+    )
     try:
         with ExitStack() as stack:
             progress = None if quiet else stack.enter_context(ProgressBar(spec.name, options.num_steps))

@@ -1,0 +1,174 @@
+"""Multi-scale (coarse-to-fine) optimization: which sizes, how many steps at each.
+
+A run starts at a small size (``min_size`` px on the short side), optimizes there, upsamples
+the result by about ``scale_factor`` (sqrt 2 by default) and goes on at the next size, up to
+the output size. A step at half the size costs about a quarter as much, and the coarse stages
+settle the large structures that take a single-scale run most of its steps, so most steps go
+to the small sizes.
+
+``num_steps`` is the total over all stages, so the progress bar, ``save_every`` and the
+callbacks see one run of ``num_steps`` steps whose steps are numbered globally. The split
+gives stage ``i`` (0 = coarsest) a share proportional to ``step_decay ** i``; ``stage_steps``
+sets the steps of each stage explicitly instead.
+
+This module is pure arithmetic (no torch) apart from :func:`upsample`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import SiaynError
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+#: Defaults of the multi-scale keys of StylizeOptions.
+DEFAULT_MIN_SIZE = 128
+DEFAULT_SCALE_FACTOR = math.sqrt(2.0)
+DEFAULT_STEP_DECAY = 0.5
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One size of a multi-scale run.
+
+    :param index: 0 for the coarsest stage.
+    :param size: ``(width, height)`` of the image optimized in this stage.
+    :param steps: optimization steps taken at this size.
+    :param first_step: the global number of the stage's first step (steps count from 1).
+    """
+
+    index: int
+    size: tuple[int, int]
+    steps: int
+    first_step: int
+
+    @property
+    def last_step(self) -> int:
+        """The global number of the stage's last step."""
+        return self.first_step + self.steps - 1
+
+
+def stage_sizes(
+    target: tuple[int, int],
+    min_size: int | None,
+    *,
+    scale_factor: float = DEFAULT_SCALE_FACTOR,
+    count: int | None = None,
+) -> list[tuple[int, int]]:
+    """The ``(width, height)`` of each stage, coarsest first; the last is ``target``.
+
+    The short sides grow geometrically from ``min_size`` to the target's short side, in as
+    many stages as a ratio of about ``scale_factor`` per stage needs (or exactly ``count``
+    stages); the aspect ratio is the target's. ``min_size`` of None, or at least the target's
+    short side, gives the target alone.
+    """
+    width, height = target
+    short = min(width, height)
+    if min_size is None or min_size >= short or (count is not None and count <= 1):
+        return [target]
+    if count is None:
+        if scale_factor <= 1.0:
+            raise SiaynError(f"scale_factor must be above 1, got {scale_factor}")
+        count = max(1, round(math.log(short / min_size) / math.log(scale_factor))) + 1
+    sizes = []
+    for index in range(count - 1):
+        side = min_size * (short / min_size) ** (index / (count - 1))
+        ratio = side / short
+        sizes.append((max(1, round(width * ratio)), max(1, round(height * ratio))))
+    sizes.append(target)
+    return sizes
+
+
+def split_steps(num_steps: int, count: int, step_decay: float = DEFAULT_STEP_DECAY) -> list[int]:
+    """``num_steps`` split over ``count`` stages, stage ``i`` getting a share proportional to
+    ``step_decay ** i`` (rounded so the shares add up exactly; every stage gets at least one
+    step while there are steps to give)."""
+    if count <= 1:
+        return [num_steps]
+    weights = [step_decay**index for index in range(count)]
+    scale = num_steps / sum(weights)
+    steps = [int(weight * scale) for weight in weights]
+    # Largest remainders first, so the total is exact.
+    order = sorted(range(count), key=lambda i: weights[i] * scale - steps[i], reverse=True)
+    for index in order[: num_steps - sum(steps)]:
+        steps[index] += 1
+    # A stage with no step would only resize: borrow one from the largest stage.
+    for index in range(count):
+        if steps[index] == 0 and max(steps) > 1:
+            steps[steps.index(max(steps))] -= 1
+            steps[index] = 1
+    return steps
+
+
+def plan_stages(
+    target: tuple[int, int],
+    num_steps: int,
+    *,
+    min_size: int | None = DEFAULT_MIN_SIZE,
+    scale_factor: float = DEFAULT_SCALE_FACTOR,
+    step_decay: float = DEFAULT_STEP_DECAY,
+    stage_steps: Sequence[int] | None = None,
+) -> list[Stage]:
+    """The stages of a run whose output is ``target`` (``(width, height)``).
+
+    :param num_steps: the total number of steps over all stages (ignored with ``stage_steps``).
+    :param min_size: short side of the coarsest stage; None: one stage at ``target``.
+    :param stage_steps: the steps of each stage, coarsest first; its length sets the number
+        of stages (sizes spaced geometrically from ``min_size`` to ``target``).
+    """
+    if stage_steps:
+        if any(steps < 0 for steps in stage_steps):
+            raise SiaynError(f"stage_steps must not be negative, got {list(stage_steps)}")
+        sizes = stage_sizes(target, min_size, count=len(stage_steps))
+        if len(sizes) < len(stage_steps):  # single scale: everything at the output size
+            steps = [sum(stage_steps)]
+        else:
+            steps = list(stage_steps)
+    else:
+        sizes = stage_sizes(target, min_size, scale_factor=scale_factor)
+        steps = split_steps(num_steps, len(sizes), step_decay)
+    stages, first = [], 1
+    for index, (size, count) in enumerate(zip(sizes, steps)):
+        stages.append(Stage(index=index, size=size, steps=count, first_step=first))
+        first += count
+    return stages
+
+
+def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``image`` (``(1, 3, H, W)``) resized to ``size`` (``(width, height)``) for the next
+    stage: bicubic, clamped to ``[0, 1]``."""
+    import torch.nn.functional as F
+
+    width, height = size
+    if tuple(image.shape[-2:]) == (height, width):
+        return image.clone()
+    resized = F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
+    return resized.clamp_(0.0, 1.0)
+
+
+def stage_images(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    size: tuple[int, int],
+    final_size: tuple[int, int],
+    style_resize: bool,
+) -> tuple[Image.Image, list[Image.Image]]:
+    """The content and style images for a stage of ``size`` (``(width, height)``).
+
+    The content is resized to ``size``; each style to ``size`` too with ``style_resize``,
+    otherwise by the stage's ratio to ``final_size``, so that the style's scale relative to
+    the content is the same in every stage (its own size at the last).
+    """
+    from .image_io import resize, scaled_size
+
+    stage_content = resize(content, size)
+    if style_resize:
+        return stage_content, [resize(style, size) for style in styles]
+    ratio = min(size) / min(final_size)
+    return stage_content, [resize(style, scaled_size(style.size, ratio)) for style in styles]

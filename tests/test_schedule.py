@@ -1,0 +1,106 @@
+"""Multi-scale optimization: the stage plan, and tiny coarse-to-fine runs with random weights."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from siayn_core import SiaynError, load_plugins
+from siayn_core.config import build_options, examples_dir
+from siayn_core.engine import stylize
+from siayn_core.registry import Registry
+from siayn_core.schedule import plan_stages, split_steps, stage_sizes
+
+LAYERS = {"style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu2_2"]}
+
+
+def test_stage_sizes_grow_by_about_sqrt2_from_min_size_to_the_target() -> None:
+    sizes = stage_sizes((512, 384), 128)
+    assert sizes[0][1] == 128 and sizes[-1] == (512, 384)
+    ratios = [b[1] / a[1] for a, b in zip(sizes, sizes[1:])]
+    assert all(abs(ratio - ratios[0]) < 0.02 for ratio in ratios) and 1.3 < ratios[0] < 1.55
+    assert all(abs(w / h - 512 / 384) < 0.02 for w, h in sizes)
+    assert len(stage_sizes((4096, 3072), 128, scale_factor=2.0)) == 6  # 3072 / 128 = 2 ** 4.6
+
+
+@pytest.mark.parametrize("min_size", [None, 384, 1000])
+def test_no_coarse_stage_when_min_size_is_null_or_not_smaller(min_size: int | None) -> None:
+    assert plan_stages((512, 384), 300, min_size=min_size) == plan_stages((512, 384), 300, min_size=None)
+    (stage,) = plan_stages((512, 384), 300, min_size=min_size)
+    assert stage.size == (512, 384) and stage.steps == 300 and stage.first_step == 1
+
+
+@pytest.mark.parametrize("total, count, decay", [(300, 4, 0.5), (7, 5, 0.5), (3, 5, 0.5), (100, 3, 1.0), (0, 3, 0.5)])
+def test_split_steps_adds_up_and_decays(total: int, count: int, decay: float) -> None:
+    steps = split_steps(total, count, decay)
+    assert sum(steps) == total and len(steps) == count
+    assert all(a >= b for a, b in zip(steps, steps[1:])) or total < count
+    if total >= count:
+        assert min(steps) >= 1
+
+
+def test_num_steps_is_the_total_and_step_numbers_run_on() -> None:
+    stages = plan_stages((512, 384), 300)
+    assert [s.steps for s in stages] == [160, 80, 40, 20]
+    assert [s.first_step for s in stages] == [1, 161, 241, 281] and stages[-1].last_step == 300
+
+
+def test_stage_steps_set_the_steps_and_the_number_of_stages() -> None:
+    stages = plan_stages((512, 384), 300, stage_steps=[10, 5, 2])
+    assert [s.steps for s in stages] == [10, 5, 2] and stages[-1].size == (512, 384)
+    assert stages[0].size[1] == 128 and math.isclose(stages[1].size[1], math.sqrt(128 * 384), abs_tol=1)
+    assert [s.steps for s in plan_stages((512, 384), 300, min_size=None, stage_steps=[10, 5])] == [15]
+    with pytest.raises(SiaynError, match="negative"):
+        plan_stages((512, 384), 300, stage_steps=[3, -1])
+
+
+# --- tiny runs ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return load_plugins().registry
+
+
+@pytest.fixture(scope="module")
+def images() -> dict[str, Image.Image]:
+    def load(name: str, size: tuple[int, int]) -> Image.Image:
+        return Image.open(examples_dir() / name).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+    return {"content": load("tubingen.jpg", (64, 48)), "style": load("starry_night.jpg", (60, 48))}
+
+
+def run(registry: Registry, images: dict[str, Image.Image], callback: Any = None, **settings: Any):
+    options = build_options({"backbone_options": {"weights": "none"}, "min_size": 24, **LAYERS, **settings}, where="test")
+    return stylize(images["content"], [images["style"]], options, registry=registry, device="cpu", seed=3, callback=callback)
+
+
+def test_a_multiscale_run_numbers_steps_globally_and_ends_at_the_output_size(registry, images) -> None:
+    seen = []
+    result = run(registry, images, callback=seen.append, num_steps=9)
+    assert [it.step for it in seen] == list(range(1, 10)) and {it.num_steps for it in seen} == {9}
+    sizes = [tuple(it.image.shape[-2:]) for it in seen]
+    assert sizes[0] == (24, 32) and sizes[-1] == (48, 64) and len(set(sizes)) == 3
+    assert sizes == sorted(sizes)  # coarse to fine
+    assert tuple(result.image.shape) == (1, 3, 48, 64) and result.steps == 9 and len(result.losses) == 9
+
+
+def test_stopping_in_a_coarse_stage_still_returns_the_output_size(registry, images) -> None:
+    result = run(registry, images, callback=lambda it: it.step == 2, num_steps=9)
+    assert result.stopped and result.steps == 2 and tuple(result.image.shape) == (1, 3, 48, 64)
+
+
+def test_single_scale_when_min_size_is_null(registry, images) -> None:
+    seen = []
+    result = run(registry, images, callback=seen.append, num_steps=4, min_size=None)
+    assert {tuple(it.image.shape[-2:]) for it in seen} == {(48, 64)} and result.steps == 4
+
+
+def test_stage_steps_from_a_config(registry, images) -> None:
+    seen = []
+    run(registry, images, callback=seen.append, stage_steps=[3, 1])
+    assert [tuple(it.image.shape[-2:]) for it in seen] == [(24, 32)] * 3 + [(48, 64)]
+    assert {it.num_steps for it in seen} == {4}
