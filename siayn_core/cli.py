@@ -27,8 +27,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str) -> None:
     """Print one clear line on stderr and exit with the usage/config error code."""
-    click.echo(f"siayn: error: {message}", err=True)
+    click.echo(f"siayn: error: {one_line(message)}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def one_line(message: str) -> str:
+    """``message`` with line breaks (say, from a file name) escaped, so it stays one line."""
+    return message.strip().replace("\r", "\\r").replace("\n", "\\n")
 
 
 class SiaynGroup(click.Group):
@@ -48,7 +53,7 @@ class SiaynGroup(click.Group):
             if os.environ.get("SIAYN_DEBUG"):
                 traceback.print_exc()
             click.echo(
-                f"siayn: internal error: {type(error).__name__}: {error} "
+                f"siayn: internal error: {type(error).__name__}: {one_line(str(error))} "
                 "(set SIAYN_DEBUG=1 for the traceback)",
                 err=True,
             )

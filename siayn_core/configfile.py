@@ -73,11 +73,19 @@ def resolve_file(value: str | os.PathLike[str], search_dirs: Sequence[Path], *, 
     """Find a file named in a config: as a path (absolute, or relative to the working
     directory), else inside each of ``search_dirs`` in order."""
     candidate = Path(value).expanduser()
-    if candidate.exists():
+    if _exists(candidate):
         return candidate
     if not candidate.is_absolute():
         for directory in search_dirs:
-            if (directory / candidate).exists():
+            if _exists(directory / candidate):
                 return directory / candidate
     places = ", ".join(str(d) for d in search_dirs) or "the working directory"
     raise SiaynError(f"{what} not found: {value!s} (looked in the working directory and {places})")
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where the name cannot even be looked up (too long, say)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False

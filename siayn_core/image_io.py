@@ -47,7 +47,11 @@ def max_image_pixels() -> int:
 def read_image(path: str | os.PathLike[str]) -> Image.Image:
     """Open ``path`` as an 8-bit RGB image, or raise SiaynError with a one-line reason."""
     path = Path(path)
-    if not path.exists():
+    try:
+        found = path.exists()
+    except OSError as error:  # e.g. a name too long for the file system
+        raise SiaynError(f"cannot read image {path}: {error.strerror or error}") from None
+    if not found:
         raise SiaynError(f"image not found: {path}")
     if path.is_dir():
         raise SiaynError(f"expected an image file but found a directory: {path}")

@@ -289,3 +289,12 @@ def test_postprocess_yaml_and_key_errors(folder: Path) -> None:
     assert_one_clear_line(*siayn("postprocess", "--config", config), "did you mean 'img_path'?")
     config = write_config(folder, "clean: {use_denoise: true, img_path: content.png, p5: .nan}\n")
     assert_one_clear_line(*siayn("postprocess", "--config", config), "p5")
+
+
+def test_odd_file_names_stay_one_line(folder: Path) -> None:
+    out = folder / "out"
+    weird = folder / "two\nlines.png"
+    weird.write_text("not an image")
+    assert_one_clear_line(*siayn("stylize", weird, folder / "style.png", "-o", out, *FAST), "two\\nlines.png")
+    assert_one_clear_line(*siayn("stylize", "x" * 300 + ".png", folder / "style.png", "-o", out, *FAST), "not found")
+    assert files_under(out) == []
