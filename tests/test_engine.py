@@ -16,7 +16,7 @@ from PIL import Image
 from siayn_core import SiaynError, load_plugins
 from siayn_core.config import build_options, examples_dir
 from siayn_core.engine import Iterate, resolve_device, stylize
-from siayn_core.image_io import to_tensor
+from siayn_core.image_io import read_image, to_tensor
 from siayn_core.registry import Component, Registry
 
 SEED = 7
@@ -30,7 +30,7 @@ def registry() -> Registry:
 @pytest.fixture(scope="module")
 def images() -> dict[str, Image.Image]:
     def load(name: str, size: tuple[int, int]) -> Image.Image:
-        return Image.open(examples_dir() / name).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        return read_image(examples_dir() / name).resize(size, Image.Resampling.LANCZOS)
 
     return {
         "content": load("tubingen.jpg", (40, 30)),

@@ -22,6 +22,7 @@ from PIL import Image
 
 from siayn_core.cli import main
 from siayn_core.config import examples_dir
+from siayn_core.image_io import read_image
 
 from .conftest import REPO, SHARED
 
@@ -48,21 +49,21 @@ def small_images(tmp_path: Path) -> dict[str, Path]:
     sizes = {"tubingen.jpg": (48, 36), "starry_night.jpg": (48, 30), "great_wave.jpg": (40, 40)}
     paths = {}
     for name, size in sizes.items():
-        image = Image.open(examples_dir() / name).convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        image = read_image(examples_dir() / name).resize(size, Image.Resampling.LANCZOS)
         image.save(folder / name)
         paths[name.split(".")[0]] = folder / name
     return paths
 
 
 def pixels(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
+    return np.asarray(read_image(path))
 
 
 def test_seed_config_runs_in_the_seed_layout(tmp_path: Path) -> None:
     """The original SIAYN config, unchanged, with its image names in data/content and data/style."""
     (tmp_path / "data" / "content").mkdir(parents=True)
     (tmp_path / "data" / "style").mkdir(parents=True)
-    lena = Image.open(examples_dir() / "tubingen.jpg").resize((64, 48))
+    lena = read_image(examples_dir() / "tubingen.jpg").resize((64, 48))
     lena.save(tmp_path / "data" / "content" / "lena_color.gif")  # a palette GIF, as the seed's
     shutil.copy(examples_dir() / "starry_night.jpg", tmp_path / "data" / "style" / "vg_starry_night.jpg")
     shutil.copy(SHARED / "data" / "seed_style_transfer_default.yaml", tmp_path / "seed.yaml")
@@ -71,7 +72,7 @@ def test_seed_config_runs_in_the_seed_layout(tmp_path: Path) -> None:
     assert code == 0, stderr
     result = out / "test1" / "lena_color!-!vg_starry_night.png"
     assert stdout.strip() == str(result)
-    assert Image.open(result).size == (32, 24)  # scaler 0.5
+    assert read_image(result).size == (32, 24)  # scaler 0.5
     record = json.loads((out / "test1" / "run.json").read_text())
     assert record["config"]["backbone"] == "VGG19" and record["components"]["opt"]["component"] == "lbfgs"
     assert record["steps"] == 2
@@ -82,7 +83,7 @@ def test_default_run_writes_image_and_run_json(tmp_path: Path) -> None:
     assert code == 0, stderr
     result = tmp_path / "default" / f"{STEM}.png"
     assert stdout.strip() == str(result)
-    assert Image.open(result).size == (51, 38)
+    assert read_image(result).size == (51, 38)
     record = json.loads((tmp_path / "default" / "run.json").read_text())
     for key in ("config", "output", "seconds", "device", "steps", "losses", "versions", "seed"):
         assert key in record
@@ -100,7 +101,7 @@ def test_positional_content_and_styles(tmp_path: Path, small_images: dict[str, P
     )
     assert code == 0, stderr
     result = tmp_path / "out" / "default" / "tubingen!-!starry_night+great_wave.png"
-    assert stdout.strip() == str(result) and Image.open(result).size == (24, 18)  # the default config's scaler
+    assert stdout.strip() == str(result) and read_image(result).size == (24, 18)  # the default config's scaler
     record = json.loads((result.parent / "run.json").read_text())
     assert record["config"]["style"] == [str(small_images["starry_night"]), str(small_images["great_wave"])]
     assert record["config"]["style_weight"] == [1e5, 2e5]
