@@ -28,6 +28,9 @@ MIN_SIDE = 8
 #: The default pixel limit (Pillow's own); ``SIAYN_MAX_IMAGE_PIXELS`` raises or lowers it.
 DEFAULT_MAX_PIXELS = 89_478_485
 MAX_PIXELS_VARIABLE = "SIAYN_MAX_IMAGE_PIXELS"
+#: The process's file-creation mask, read once (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def max_image_pixels() -> int:
@@ -56,11 +59,12 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
     if path.is_dir():
         raise SiaynError(f"expected an image file but found a directory: {path}")
     limit = max_image_pixels()
+    previous_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice its limit: refuse at the limit.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = limit
+            Image.MAX_IMAGE_PIXELS = limit  # Pillow reads only this global; restored below
             with Image.open(path) as opened:
                 opened.seek(0)
                 image = ImageOps.exif_transpose(opened)
@@ -74,6 +78,8 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         reason = "empty file" if path.stat().st_size == 0 else str(error) or type(error).__name__
         raise SiaynError(f"cannot read image {path}: {reason}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous_limit
     if min(image.size) < MIN_SIDE:
         raise SiaynError(
             f"image is too small: {path} is {image.width}x{image.height}, "
@@ -143,6 +149,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        # mkstemp makes the file owner-only; give it the permissions a plain open() would.
+        os.chmod(temporary_path, 0o666 & ~_UMASK)
         os.replace(temporary_path, target)
     finally:
         temporary_path.unlink(missing_ok=True)

@@ -56,6 +56,7 @@ def test_pixel_limit_and_how_to_raise_it(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("SIAYN_MAX_IMAGE_PIXELS", "5000")
     with pytest.raises(SiaynError, match="too large.*SIAYN_MAX_IMAGE_PIXELS"):
         read_image(path)
+    assert Image.MAX_IMAGE_PIXELS != 5000  # the limit does not leak into other Pillow users
     monkeypatch.setenv("SIAYN_MAX_IMAGE_PIXELS", "20000")
     assert read_image(path).size == (100, 100)
 
@@ -116,6 +117,9 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
         raise RuntimeError("crash while writing")
     assert target.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["out.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
