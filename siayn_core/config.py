@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .configfile import load_runs, parse_overrides, resolve_file, select_runs
 from .errors import SiaynError, unknown_name_message
-from .options import build, check_bounds, coerce, option
+from .options import check_bounds, coerce, option
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -395,14 +395,7 @@ def check_components(options: StylizeOptions, registry: Registry, *, where: str)
     for key, (kind, options_key) in COMPONENT_KEYS.items():
         name = getattr(options, key)
         try:
-            component = registry.get(kind, name)
-            values = component_options(options, key, registry)
-            if ":" in name and component.options():
-                values.setdefault(component.options()[0].name, name.split(":", 1)[1])
-            if component.options_type is not None:
-                build(component.options_type, values, where=f"{kind} {component.name!r} ({options_key})")
-            elif values:
-                raise SiaynError(f"{kind} {component.name!r} takes no options, got {', '.join(values)}")
+            registry.validate(kind, name, component_options(options, key, registry))
         except SiaynError as error:
             raise SiaynError(f"key {key!r} of {where}: {error}") from None
     check_layers(options, registry, where=where)

@@ -37,15 +37,21 @@ class Component:
         """The component's options, in declaration order."""
         return describe(self.options_type)
 
-    def create(self, options: Mapping[str, Any] | None = None) -> Any:
-        """Build the component, validating ``options`` against its options dataclass."""
+    def validate(self, options: Mapping[str, Any] | None = None) -> Any:
+        """The options dataclass instance built from ``options`` (None for a component
+        without options); raises SiaynError without building the component."""
         options = dict(options or {})
         options_type = self.options_type
         if options_type is None:
             if options:
                 raise SiaynError(f"{self.kind} {self.name!r} takes no options, got {', '.join(options)}")
-            return self.factory()
-        return self.factory(build(options_type, options, where=f"{self.kind} {self.name!r}"))
+            return None
+        return build(options_type, options, where=f"{self.kind} {self.name!r}")
+
+    def create(self, options: Mapping[str, Any] | None = None) -> Any:
+        """Build the component, validating ``options`` against its options dataclass."""
+        validated = self.validate(options)
+        return self.factory() if validated is None else self.factory(validated)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view, as ``siayn components list --json`` prints it."""
@@ -111,6 +117,18 @@ class Registry:
         ``NAME:ARGUMENT`` (e.g. ``timm:resnet50``) sets the component's first option to
         ``ARGUMENT``.
         """
+        component, options = self._with_argument(kind, name, options)
+        return component.create(options)
+
+    def validate(self, kind: str, name: str, options: Mapping[str, Any] | None = None) -> Component:
+        """Check that ``name`` exists and accepts ``options``, without building it."""
+        component, options = self._with_argument(kind, name, options)
+        component.validate(options)
+        return component
+
+    def _with_argument(
+        self, kind: str, name: str, options: Mapping[str, Any] | None
+    ) -> tuple[Component, dict[str, Any]]:
         component = self.get(kind, name)
         options = dict(options or {})
         if ":" in name:
@@ -118,7 +136,7 @@ class Registry:
             if not specs:
                 raise SiaynError(f"{kind} {component.name!r} takes no argument after ':'")
             options.setdefault(specs[0].name, name.split(":", 1)[1])
-        return component.create(options)
+        return component, options
 
     def names(self, kind: str) -> list[str]:
         """The primary names of ``kind``, sorted."""
