@@ -28,12 +28,13 @@ import torch
 from .config import COMPONENT_KEYS, DEVICES, RunSpec, StylizeOptions, component_options, style_weights
 from .errors import SiaynError
 from .image_io import read_image, resize, scaled_size, to_pil, to_tensor, write_image, write_text
-from .schedule import Stage, plan_stages, stage_images, upsample
+from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from .registry import Registry
+    from .resume import ResumePoint
 
 #: Joins the content and style names in a result's file name, as the seed did.
 NAME_SEPARATOR = "!-!"
@@ -102,6 +103,31 @@ class RunOutput:
     result: StylizeResult
     processed: list[Path] = field(default_factory=list)
     frames: Path | None = None
+
+
+class DivergedError(SiaynError):
+    """The loss became NaN or infinite: the optimization diverged.
+
+    :param result: the run up to its last step with a finite loss, holding the image that
+        step evaluated (None when even the first step's loss was not finite).
+    """
+
+    def __init__(
+        self, message: str, result: StylizeResult | None = None, *, loss: float = math.nan, step: int = 0
+    ) -> None:
+        super().__init__(message)
+        self.result = result
+        self.loss = loss
+        self.step = step
+
+
+def divergence_message(total: float, step: int, options: StylizeOptions | None = None) -> str:
+    """What went wrong and what to change."""
+    lr = f"lr (now {options.lr:g})" if options is not None and options.lr is not None else "lr"
+    return (
+        f"the loss became {total} at step {step}: the optimization diverged; lower {lr} or the style/"
+        "content weights, or switch optimizer (--set opt=lbfgs, or opt=adam with lr 0.02)"
+    )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -224,6 +250,8 @@ def stylize(
     device: str = "auto",
     seed: int | None = None,
     callback: Callback | None = None,
+    start: Image.Image | None = None,
+    steps_done: int = 0,
 ) -> StylizeResult:
     """Paint ``content`` in the style of ``styles``.
 
@@ -234,6 +262,10 @@ def stylize(
     :param seed: overrides ``options.seed``; with neither, a random seed is drawn (and returned).
     :param callback: called after every step with an :class:`Iterate`; returning True stops
         the run and keeps the current image.
+    :param start: resume from this image (a saved result) instead of the initialiser's.
+    :param steps_done: with ``start``, the steps already taken: the run goes on from step
+        ``steps_done + 1`` at the stage of the schedule that step belongs to.
+    :raises DivergedError: when the loss stops being finite, with the last finite state.
     """
     started = time.perf_counter()
     if not styles:
@@ -260,49 +292,72 @@ def stylize(
         stage_steps=options.stage_steps,
     )
     objective = Objective(options, components, len(styles))
+    make_optimizer = CarryStepScale(components["opt"])
     image: torch.Tensor | None = None
     losses: list[dict[str, float]] = []
     stopped = False
+
+    def result_of(final: torch.Tensor, done: bool) -> StylizeResult:
+        return StylizeResult(
+            image=upsample(final, size).clamp(0.0, 1.0).cpu(),  # a coarse stage's image at the output size
+            losses=losses,
+            steps=len(losses),
+            seconds=time.perf_counter() - started,
+            device=str(torch_device),
+            stopped=done,
+            seed=seed,
+            components=record,
+        )
+
     for stage in stages:
+        if steps_done and stage.last_step <= steps_done:
+            continue  # resuming: this stage was finished before
+        if steps_done and stage.first_step <= steps_done:
+            stage = dataclasses.replace(stage, steps=stage.last_step - steps_done, first_step=steps_done + 1)
         stage_content, stage_styles = stage_images(content, styles, stage.size, size, options.style_resize)
         content_tensor = to_tensor(stage_content).to(torch_device)
         style_tensors = [to_tensor(style).to(torch_device) for style in stage_styles]
-        if image is None:
-            start = components["init_method"](content_tensor, style_tensors, generator)
-            if tuple(start.shape) != tuple(content_tensor.shape):
+        if image is None and start is not None:
+            first = to_tensor(resize(start.convert("RGB"), stage.size))
+        elif image is None:
+            first = components["init_method"](content_tensor, style_tensors, generator)
+            if tuple(first.shape) != tuple(content_tensor.shape):
                 raise SiaynError(
-                    f"initialiser {options.init_method!r} returned an image shaped {tuple(start.shape)}, "
+                    f"initialiser {options.init_method!r} returned an image shaped {tuple(first.shape)}, "
                     f"expected {tuple(content_tensor.shape)}"
                 )
         else:
-            start = upsample(image, stage.size)
-        image, records, stopped = optimize_at_size(
-            start.to(torch_device),
-            content_tensor,
-            style_tensors,
-            stage_objective(objective, stage, options, generator),
-            components["opt"],
-            num_steps=stage.steps,
-            callback=callback,
-            started=started,
-            first_step=stage.first_step,
-            total_steps=stages[-1].last_step,
-        )
+            first = upsample(image, stage.size)
+        try:
+            image, records, stopped = optimize_at_size(
+                first.to(torch_device),
+                content_tensor,
+                style_tensors,
+                stage_objective(objective, stage, options, generator),
+                make_optimizer,
+                num_steps=stage.steps,
+                callback=callback,
+                started=started,
+                first_step=stage.first_step,
+                total_steps=stages[-1].last_step,
+            )
+        except DivergedError as error:
+            # Keep the last image whose loss was finite: this stage's, else the previous stage's.
+            last = image if error.result is None else error.result.image
+            losses.extend(error.result.losses if error.result else [])
+            raise DivergedError(
+                divergence_message(error.loss, error.step, options),
+                None if last is None else result_of(last, True),
+                loss=error.loss,
+                step=error.step,
+            ) from None
         losses.extend(records)
         if stopped:
             break
+    if image is None:  # nothing left to do (resuming a finished schedule)
+        image = to_tensor(resize(start.convert("RGB"), size)) if start is not None else None
     assert image is not None
-    image = upsample(image, size)  # a run stopped at a coarse stage still has the output's size
-    return StylizeResult(
-        image=image.clamp(0.0, 1.0).cpu(),
-        losses=losses,
-        steps=len(losses),
-        seconds=time.perf_counter() - started,
-        device=str(torch_device),
-        stopped=stopped,
-        seed=seed,
-        components=record,
-    )
+    return result_of(image, stopped)
 
 
 def stage_objective(
@@ -347,12 +402,14 @@ def optimize_at_size(
     image = start.detach().clone().requires_grad_(True)
     optimizer = make_optimizer([image])
     evaluated: list[torch.Tensor] = []
+    finite = [start.detach()]  # the last image whose loss was finite: kept when the run diverges
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         total, terms = objective(image)
         total.backward()
         evaluated.append(terms)
+        finite.append(image.detach().clone())
         return total
 
     records: list[dict[str, float]] = []
@@ -366,10 +423,10 @@ def optimize_at_size(
             )
         total, content_term, style_term, tv_term = evaluated[0].tolist()
         if not math.isfinite(total):
-            raise SiaynError(
-                f"the loss became {total} at step {step}: the optimization diverged; "
-                "lower lr or the loss weights"
-            )
+            kept = finite[-2] if records else None  # the image the previous, finite step evaluated
+            partial = None if kept is None else StylizeResult(kept, records, len(records), 0.0, "", True)
+            raise DivergedError(divergence_message(total, step), partial, loss=total, step=step)
+        del finite[:-1]
         losses = {"total": total, "content": content_term, "style": style_term, "tv": tv_term}
         records.append({"step": step, **losses})
         if callback is not None:
@@ -416,12 +473,14 @@ class FrameWriter:
     """A callback saving the image every ``every`` steps (and at the last) as
     ``frame_<step>.png``, zero-padded so that names sort in step order."""
 
-    def __init__(self, directory: Path, every: int, num_steps: int, size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, directory: Path, every: int, num_steps: int, size: tuple[int, int] | None = None, *, fresh: bool = True
+    ) -> None:
         self.directory = directory
         self.every = every
         self.size = size  # frames of coarse multi-scale stages are enlarged to the output size
         self.width = max(4, len(str(num_steps)))
-        if directory.is_dir():  # an overwritten run: old frames would mix into the new GIF
+        if fresh and directory.is_dir():  # an overwritten run: old frames would mix into the new GIF
             shutil.rmtree(directory)
 
     def __call__(self, iterate: Iterate) -> None:
@@ -498,6 +557,7 @@ def run_stylize(
     quiet: bool = False,
     callback: Callback | None = None,
     overwrite: bool = False,
+    resume: ResumePoint | None = None,
 ) -> RunOutput:
     """Run one config run and write its files under ``output_dir``.
 
@@ -507,14 +567,21 @@ def run_stylize(
 
     :param quiet: no progress bar.
     :param callback: also called after every step (e.g. a GUI preview); True stops the run.
+    :param resume: go on with a stopped run (see :mod:`siayn_core.resume`) in its own folder,
+        from its saved image and step; ``spec`` and ``output_dir`` are then ignored.
+    :raises DivergedError: after saving the last image with a finite loss and ``run.json``
+        (marked ``"diverged": true``).
     """
+    if resume is not None:
+        spec = resume.spec
     options = spec.options
     content = read_image(spec.content)
     styles = [read_image(path) for path in spec.styles]
-    run_dir = claim_run_dir(Path(output_dir), spec.name, overwrite=overwrite)
-    image_path = run_dir / f"{result_stem(spec.content, spec.styles)}.png"
+    run_dir = resume.run_dir if resume else claim_run_dir(Path(output_dir), spec.name, overwrite=overwrite)
+    image_path = resume.image_path if resume else run_dir / f"{result_stem(spec.content, spec.styles)}.png"
     frames = (
-        FrameWriter(run_dir / "frames", options.save_every, options.num_steps, scaled_size(content.size, options.scaler))
+        FrameWriter(run_dir / "frames", options.save_every, options.num_steps, scaled_size(content.size, options.scaler),
+                    fresh=resume is None)
         if options.save_every
         else None
     )
@@ -529,24 +596,67 @@ def run_stylize(
                 device=device,
                 seed=seed,
                 callback=_chain([frames, progress, callback]),
+                start=resume.image if resume else None,
+                steps_done=resume.steps_done if resume else 0,
             )
+    except DivergedError as error:
+        if error.result is None:
+            with suppress(OSError):
+                run_dir.rmdir()
+            raise
+        saved = _save(spec, run_dir, image_path, frames, error.result, resume, diverged=str(error))
+        raise DivergedError(
+            f"{error}; kept the image of step {error.result.steps} (the last with a finite loss): "
+            f"{saved.image}",
+            error.result,
+            loss=error.loss,
+            step=error.step,
+        ) from None
     except BaseException:
         with suppress(OSError):
             run_dir.rmdir()  # only if the failed run left it empty: the next run may use it
         raise
-    final = to_pil(result.image)
-    write_image(final, image_path)
-    metadata = run_dir / "run.json"
+    output = _save(spec, run_dir, image_path, frames, result, resume)
+    # run.json is written with the image, then again with the postprocessed files, so a
+    # run killed while postprocessing still has both.
+    output = dataclasses.replace(
+        output, processed=postprocess_result(to_pil(result.image), spec, image_path, registry=registry)
+    )
+    if output.processed:
+        write_text(json.dumps(run_record(spec, output), indent=2) + "\n", output.metadata)
+    return output
+
+
+def _save(
+    spec: RunSpec,
+    run_dir: Path,
+    image_path: Path,
+    frames: FrameWriter | None,
+    result: StylizeResult,
+    resume: ResumePoint | None,
+    *,
+    diverged: str | None = None,
+) -> RunOutput:
+    """Write a run's image and run.json (atomically); a resumed run's losses include the
+    steps taken before it stopped."""
+    if resume is not None:
+        result.losses = [*resume.losses, *result.losses]
+        result.steps = len(result.losses)
+    write_image(to_pil(result.image), image_path)
     output = RunOutput(
         run=spec.name,
         run_dir=run_dir,
         image=image_path,
-        metadata=metadata,
+        metadata=run_dir / "run.json",
         result=result,
-        processed=postprocess_result(final, spec, image_path, registry=registry),
         frames=frames.directory if frames else None,
     )
-    write_text(json.dumps(run_record(spec, output), indent=2) + "\n", metadata)
+    record = run_record(spec, output)
+    if resume is not None:
+        record["resumed_from"] = resume.steps_done
+    if diverged is not None:
+        record.update(diverged=True, error=diverged)
+    write_text(json.dumps(record, indent=2) + "\n", output.metadata)
     return output
 
 

@@ -18,6 +18,7 @@ from ..interrupts import EXIT_INTERRUPTED, StopOnSignal, mark_record
 if TYPE_CHECKING:
     from ..config import RunSpec
     from ..registry import Registry
+    from ..resume import ResumePoint
 
 
 @click.command()
@@ -52,8 +53,15 @@ if TYPE_CHECKING:
     help="Open input images of up to N pixels (default: Pillow's limit, about 89 million; "
     "also SIAYN_MAX_IMAGE_PIXELS). Raise it only for files you trust.",
 )
+@click.option(
+    "--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
+    help="Go on with a run stopped by Ctrl-C, SIGTERM or a diverging loss, from the image and "
+    "run.json in RUN_DIR (e.g. output/default); --set changes a setting for the remaining steps.",
+)
 @plugin_option
+@click.pass_context
 def stylize(
+    ctx: click.Context,
     images: tuple[str, ...],
     config_path: Path | None,
     run_names: tuple[str, ...],
@@ -65,6 +73,7 @@ def stylize(
     overwrite: bool,
     quiet: bool,
     max_pixels: int | None,
+    resume: Path | None,
     plugins: tuple[str, ...],
 ) -> None:
     """Paint a photo in the style of one or more paintings.
@@ -79,6 +88,20 @@ def stylize(
     from ..config import load_stylize_runs
     from ..errors import SiaynError
 
+    if resume is not None:
+        flags = {"config_path": "--config", "run_names": "--run", "output": "--output", "post_steps": "--post",
+                 "overwrite": "--overwrite"}
+        given = [flag for name, flag in flags.items()
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if images or given:
+            unwanted = ", ".join(["images" if images else "", *given]).strip(", ")
+            raise SiaynError(
+                f"--resume goes on with the run in {resume} as it was configured, in its own folder; "
+                f"drop {unwanted} (--set changes a setting)"
+            )
+        with pixel_limit(max_pixels):
+            resume_run(resume, overrides, plugins=plugins, device=device, seed=seed, quiet=quiet)
+        return
     if len(images) == 1:
         raise SiaynError("give a content image and at least one style image (CONTENT STYLE...), or none")
     with pixel_limit(max_pixels):
@@ -99,8 +122,21 @@ def stylize(
                 overwrite=overwrite)
 
 
+def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str], device: str, seed: int | None,
+               quiet: bool) -> None:
+    """``--resume``: check everything, then go on with the stopped run in ``run_dir``."""
+    from ..resume import load_resume_point
+
+    host = load_host(plugins)
+    point = load_resume_point(run_dir, registry=host.registry, overrides=overrides)
+    check_writable_dir(run_dir, what="run folder")
+    check_images([point.spec.content, *point.spec.styles])
+    run_all([point.spec], registry=host.registry, output=run_dir.parent, device=device, seed=seed, quiet=quiet,
+            overwrite=False, resume=point)
+
+
 def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, device: str, seed: int | None,
-            quiet: bool, overwrite: bool) -> None:
+            quiet: bool, overwrite: bool, resume: ResumePoint | None = None) -> None:
     """Run ``specs`` in order, printing each result's paths; the first Ctrl-C or SIGTERM
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
     from ..engine import resolve_device, run_stylize
@@ -119,6 +155,7 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
                 quiet=quiet,
                 overwrite=overwrite,
                 callback=interrupt,
+                resume=resume,
             )
             click.echo(str(result.image))
             for path in result.processed:
