@@ -416,8 +416,8 @@ def check_layers(options: StylizeOptions, registry: Registry, *, where: str) -> 
     try:
         with torch.device("meta"):
             backbone = registry.create("backbone", options.backbone, values)
-    except SiaynError:
-        raise
+    except SiaynError as error:  # e.g. timm has no such model
+        raise SiaynError(f"key 'backbone' of {where}: {error}") from None
     except Exception:  # a backbone that cannot be built on the meta device
         backbone = registry.create("backbone", options.backbone, values)
     layer_index = getattr(backbone, "layer_index", None)

@@ -158,6 +158,12 @@ BAD_SETTINGS: dict[str, tuple[str, str]] = {
     "zero-scaler": ("scaler: 0", "key 'scaler' of run 'bad'"),
     "negative-scaler": ("scaler: -1", "must be at least"),
     "negative-save-every": ("save_every: -1", "key 'save_every'"),
+    "zero-min-size": ("min_size: 0", "key 'min_size'"),
+    "zero-tile-size": ("tile_size: 0", "key 'tile_size'"),
+    "negative-stage-steps": ("stage_steps: [3, -1]", "key 'stage_steps'"),
+    "zero-scale-factor": ("scale_factor: 0", "key 'scale_factor'"),
+    "zero-gif-size": ("postprocess: [{name: gif, max_size: 0}]", "option 'max_size'"),
+    "negative-mask-scaler": ("postprocess: [{name: mask-create, scaler: -2}]", "option 'scaler'"),
     "negative-lr": ("lr: -0.5", "key 'lr'"),
     "nan-weight": ("style_weight: .nan", "key 'style_weight' of run 'bad' in"),
     "inf-weight": ("content_weight: .inf", "must be a finite number"),
@@ -169,6 +175,7 @@ BAD_SETTINGS: dict[str, tuple[str, str]] = {
     "unknown-style-layer": ("style_layers: [relu1_1, relu9_1]", "unknown layer 'relu9_1'"),
     "unknown-content-layer": ("content_layers: [conv_99]", "unknown layer 'conv_99'"),
     "unknown-backbone": ("backbone: vgg91", "unknown backbone 'vgg91' (did you mean 'vgg19'?)"),
+    "unknown-timm-model": ("backbone: 'timm:resnt18'", "key 'backbone' of run 'bad' in"),
     "unknown-optimizer": ("opt: adamm", "unknown optimizer 'adamm' (did you mean 'adam'?)"),
     "unknown-initialiser": ("init_method: contnet", "unknown initialiser 'contnet'"),
     "unknown-loss": ("style_loss: gramm", "unknown loss 'gramm'"),
@@ -298,3 +305,17 @@ def test_odd_file_names_stay_one_line(folder: Path) -> None:
     assert_one_clear_line(*siayn("stylize", weird, folder / "style.png", "-o", out, *FAST), "two\\nlines.png")
     assert_one_clear_line(*siayn("stylize", "x" * 300 + ".png", folder / "style.png", "-o", out, *FAST), "not found")
     assert files_under(out) == []
+
+
+def test_results_are_never_overwritten(folder: Path) -> None:
+    """A second stylize run goes to <run>-2/, a second postprocessing to <name>.<step>-2.png."""
+    out = folder / "out"
+    images = [folder / "content.png", folder / "style.png"]
+    first = siayn("stylize", *images, "-o", out, *FAST)[1].strip()
+    before = Path(first).read_bytes()
+    second = siayn("stylize", *images, "-o", out, *FAST, "--set", "init_method=random")[1].strip()
+    assert Path(second).parent.name == "default-2" and Path(first).read_bytes() == before
+    config = write_config(folder, "clean: {use_denoise: true, img_path: content.png}\n")
+    for _ in range(2):
+        assert siayn("postprocess", "--config", config, "--quiet")[0] == 0
+    assert sorted(p.name for p in folder.glob("content.denoise*")) == ["content.denoise-2.png", "content.denoise.png"]
