@@ -141,10 +141,13 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     truncated file.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
+        )
+    except OSError as error:  # a read-only folder, a file in the way
+        raise SiaynError(f"cannot write {target}: {error.strerror or error}") from None
     os.close(handle)
     temporary_path = Path(temporary)
     try:
@@ -152,6 +155,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         # mkstemp makes the file owner-only; give it the permissions a plain open() would.
         os.chmod(temporary_path, 0o666 & ~_UMASK)
         os.replace(temporary_path, target)
+    except OSError as error:  # a full disk, a folder made read-only meanwhile
+        raise SiaynError(f"cannot write {target}: {error.strerror or error}") from None
     finally:
         temporary_path.unlink(missing_ok=True)
 

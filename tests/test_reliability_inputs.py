@@ -319,3 +319,20 @@ def test_results_are_never_overwritten(folder: Path) -> None:
     for _ in range(2):
         assert siayn("postprocess", "--config", config, "--quiet")[0] == 0
     assert sorted(p.name for p in folder.glob("content.denoise*")) == ["content.denoise-2.png", "content.denoise.png"]
+
+
+def test_a_failed_write_is_a_clear_error_and_leaves_nothing(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk while saving: one line, exit 2, no file under the result's name."""
+    import errno
+
+    from PIL import Image as PILImage
+
+    def full_disk(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"half a PNG")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PILImage.Image, "save", full_disk)
+    out = folder / "out"
+    code, stdout, stderr = siayn("stylize", folder / "content.png", folder / "style.png", "-o", out, *FAST)
+    assert_one_clear_line(code, stdout, stderr, "No space left on device")
+    assert "cannot write" in stderr and files_under(out) == []
