@@ -17,7 +17,7 @@ This module is pure arithmetic (no torch) apart from :func:`upsample`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -172,3 +172,44 @@ def stage_images(
         return stage_content, [resize(style, size) for style in styles]
     ratio = min(size) / min(final_size)
     return stage_content, [resize(style, scaled_size(style.size, ratio)) for style in styles]
+
+
+class CarryStepScale:
+    """An optimizer factory for a multi-scale run that starts each stage's L-BFGS with the
+    step scale the previous stage had learnt.
+
+    A fresh ``torch.optim.LBFGS`` takes a tiny first step (``lr / sum|g|``) and needs a few
+    more to learn how far to go, at every stage. Starting instead from the previous stage's
+    estimate of the inverse curvature (``s.y / y.y``, scaled by the ratio of pixel counts:
+    the losses are means over positions, so each pixel's share of the curvature shrinks as
+    the image grows) makes the first step of a stage a full one. Other optimizers, and the
+    first stage, are built unchanged.
+    """
+
+    def __init__(self, make_optimizer: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer]) -> None:
+        self.make_optimizer = make_optimizer
+        self.previous: torch.optim.Optimizer | None = None
+        self.previous_pixels = 0
+
+    def __call__(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
+        import torch
+
+        optimizer = self.make_optimizer(params)
+        pixels = sum(param.numel() for param in params)
+        previous, self.previous, previous_pixels = self.previous, optimizer, self.previous_pixels
+        self.previous_pixels = pixels
+        if not (isinstance(previous, torch.optim.LBFGS) and isinstance(optimizer, torch.optim.LBFGS)):
+            return optimizer
+        old_state = previous.state.get(previous.param_groups[0]["params"][0], {})
+        scale = old_state.get("H_diag")
+        if not isinstance(scale, torch.Tensor) or not bool(torch.isfinite(scale)) or float(scale) <= 0:
+            return optimizer
+        param = optimizer.param_groups[0]["params"][0]
+        flat = torch.zeros(pixels, dtype=param.dtype, device=param.device)
+        # torch's LBFGS then skips its first-iteration branch: with a zero previous step no
+        # curvature pair is stored, and the direction is -H_diag * gradient at full length.
+        optimizer.state[param].update(
+            func_evals=0, n_iter=1, d=flat, t=0.0, old_dirs=[], old_stps=[], ro=[],
+            H_diag=scale * (pixels / max(1, previous_pixels)), prev_flat_grad=flat.clone(), prev_loss=None,
+        )
+        return optimizer
