@@ -72,7 +72,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 def resolve_file(value: str | os.PathLike[str], search_dirs: Sequence[Path], *, what: str) -> Path:
     """Find a file named in a config: as a path (absolute, or relative to the working
     directory), else inside each of ``search_dirs`` in order."""
-    candidate = Path(value).expanduser()
+    candidate = expand_user(value)
     if _exists(candidate):
         return candidate
     if not candidate.is_absolute():
@@ -81,6 +81,14 @@ def resolve_file(value: str | os.PathLike[str], search_dirs: Sequence[Path], *, 
                 return directory / candidate
     places = ", ".join(str(d) for d in search_dirs) or "the working directory"
     raise SiaynError(f"{what} not found: {value!s} (looked in the working directory and {places})")
+
+
+def expand_user(path: str | os.PathLike[str]) -> Path:
+    """``Path(path).expanduser()``, or the path as written when ``~user`` names no one."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # "Could not determine home directory"
+        return Path(path)
 
 
 def _exists(path: Path) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .configfile import expand_user
 from .errors import SiaynError
 from .image_io import MAX_PIXELS_VARIABLE, read_image
 
@@ -18,7 +19,7 @@ def check_writable_dir(path: str | os.PathLike[str], *, what: str = "output fold
     Nothing is created: the nearest existing ancestor is checked instead, so a command can
     fail before it leaves an empty folder behind.
     """
-    path = Path(path).expanduser()
+    path = expand_user(path)
     existing = path
     while not existing.exists() and existing.parent != existing:
         existing = existing.parent

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from .configfile import expand_user
 from .errors import SiaynError, unknown_name_message
 
 
@@ -214,7 +215,7 @@ def coerce(value: Any, annotation: Any, *, name: str) -> Any:
         raise SiaynError(f"{name} must be text, got {value!r}")
     if annotation is Path:
         if isinstance(value, (str, Path)) and str(value):
-            return Path(value).expanduser()
+            return expand_user(value)
         raise SiaynError(f"{name} must be a path, got {value!r}")
     if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
         return build(annotation, value, where=name)

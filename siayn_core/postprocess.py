@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from .configfile import load_runs, resolve_file, select_runs
+from .configfile import expand_user, load_runs, resolve_file, select_runs
 from .errors import SiaynError
 from .options import build, option
 from .protocols import PostprocessContext, Postprocessor
@@ -278,7 +278,7 @@ def _jobs(o: PostprocessRunOptions, dirs: tuple[Path, ...], where: str) -> list[
     def given(**values: Any) -> dict[str, Any]:
         return {key: value for key, value in values.items() if value is not None}
 
-    output_dir = Path(o.output).expanduser() if o.output else None
+    output_dir = expand_user(o.output) if o.output else None
     base = PostprocessContext(search_dirs=dirs)
     jobs = []
     if o.use_denoise:

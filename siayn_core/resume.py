@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import RunSpec, apply_overrides, build_options, check_components
-from .configfile import parse_overrides, resolve_file
+from .configfile import expand_user, parse_overrides, resolve_file
 from .errors import SiaynError
 from .image_io import read_image
 from .interrupts import read_record
@@ -62,7 +62,7 @@ def load_resume_point(
     :param overrides: ``--set`` values changing a setting for the rest of the run (a lower
         ``lr`` after a diverged run, more ``num_steps``).
     """
-    run_dir = Path(run_dir).expanduser()
+    run_dir = expand_user(run_dir)
     if not run_dir.is_dir():
         raise SiaynError(f"cannot resume {run_dir}: " + ("not a folder" if run_dir.exists() else "folder not found"))
     run_json = run_dir / "run.json"

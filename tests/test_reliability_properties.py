@@ -100,7 +100,7 @@ def test_generated_runs_resolve_or_fail_clearly(registry: Registry, folder: Path
 
 _paths = st.one_of(
     st.sampled_from(["content.png", "style.png", "x" * 300, "a\x00b", "../" * 40, "/dev/null", ".", "/",
-                     "~", "~nobody/x", "", " ", "content.png\n", "C:\\x.png", "*.png"]),
+                     "~", "~nobody/x", "~0", "~no-such-user/x.png", "", " ", "content.png\n", "C:\\x.png", "*.png"]),
     st.text(max_size=40),
 )
 
