@@ -147,3 +147,22 @@ def test_build_options_never_raises_anything_else(run: dict[str, Any]) -> None:
         return
     check_resolved(options)
     assert dataclasses.asdict(options)  # the record run.json is made from
+
+
+_POSTPROCESS_KEYS = ["use_denoise", "p3", "p4", "p5", "p6", "img_path", "use_mask", "mask", "content", "styled",
+                     "use_histogram", "source", "target", "use_mask_creation", "p_image", "scaler",
+                     "use_gif_creation", "path", "out_name", "fps", "image", "postprocess", "output"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(run=st.dictionaries(st.sampled_from(_POSTPROCESS_KEYS) | st.text(min_size=1, max_size=8),
+                           _plausible | st.sampled_from([True, "content.png", "style.png", "."]), max_size=6))
+def test_generated_postprocess_runs_resolve_or_fail_clearly(registry: Registry, folder: Path, run) -> None:
+    from siayn_core.postprocess import load_postprocess_runs
+
+    config = folder / "post.yaml"
+    config.write_text(_safe_dump(run), encoding="utf-8")
+    try:
+        load_postprocess_runs(config, registry=registry)
+    except SiaynError:
+        pass
