@@ -64,7 +64,7 @@ class StylizeOptions:
         minimum=0.0,
     )
     opt: str = option("lbfgs", help="optimizer: lbfgs (alias LFBGS) or adam (or a plugin's)")
-    num_steps: int = option(300, help="optimization steps; each evaluates the loss once", minimum=0)
+    num_steps: int = option(300, help="optimization steps; each evaluates the loss once", minimum=1)
     style_weight: float | list[float] = option(
         1e5,
         help="weight of the style loss; with several styles a list (one weight each) or one number shared equally",

@@ -208,7 +208,7 @@ def test_plugin_option_adds_and_blocks_components(tmp_path: Path, make_plugin, s
         def register_initialisers(register):
             register("grey", grey, description="A flat grey start.")
     """)
-    args = [small_images["tubingen"], small_images["starry_night"], *FAST, "--set", "num_steps=0"]
+    args = [small_images["tubingen"], small_images["starry_night"], *FAST, "--set", "num_steps=1", "--set", "opt=adam", "--set", "lr=0"]
     code, stdout, stderr = stylize(*args, "-o", tmp_path / "a", "--plugin", module,
                                    "--set", "init_method=grey", "--set", "init_options.level=0.25")
     assert code == 0, stderr
