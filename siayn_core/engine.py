@@ -688,8 +688,9 @@ def run_record(spec: RunSpec, output: RunOutput) -> dict[str, Any]:
     """What ``run.json`` holds: the resolved config, the files, timings and losses."""
     result = output.result
     config = dataclasses.asdict(spec.options)
-    config["content"] = str(spec.content)
-    config["style"] = [str(path) for path in spec.styles]
+    # Absolute, so that `--resume` finds the images from any working directory.
+    config["content"] = str(spec.content.resolve())
+    config["style"] = [str(path.resolve()) for path in spec.styles]
     config["seed"] = result.seed
     return {
         "run": spec.name,

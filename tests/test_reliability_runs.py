@@ -98,6 +98,7 @@ def test_signal_saves_marks_and_exits_130_then_resume_finishes(
     steps = record["steps"]
     assert 1 <= steps < 100000 and len(record["losses"]) == steps
     assert Image.open(run_dir / f"{STEM}.png").size == (32, 24)
+    assert all(Path(p).is_absolute() for p in [record["config"]["content"], *record["config"]["style"]])
     complete_files(out)
 
     # Resume: the remaining steps run on from the saved image, in the same folder.
