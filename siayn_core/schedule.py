@@ -175,41 +175,74 @@ def stage_images(
 
 
 class CarryStepScale:
-    """An optimizer factory for a multi-scale run that starts each stage's L-BFGS with the
-    step scale the previous stage had learnt.
+    """An optimizer factory for a multi-scale run that hands each stage's L-BFGS what the
+    previous stage's had learnt.
 
-    A fresh ``torch.optim.LBFGS`` takes a tiny first step (``lr / sum|g|``) and needs a few
-    more to learn how far to go, at every stage. Starting instead from the previous stage's
-    estimate of the inverse curvature (``s.y / y.y``, scaled by the ratio of pixel counts:
-    the losses are means over positions, so each pixel's share of the curvature shrinks as
-    the image grows) makes the first step of a stage a full one. Other optimizers, and the
-    first stage, are built unchanged.
+    A fresh ``torch.optim.LBFGS`` takes a tiny first step (``lr / sum|g|``) and needs
+    several more to rebuild its curvature model, at every stage. Instead the new stage
+    starts from the previous stage's step scale (``s.y / y.y``) and, with
+    ``carry_history``, its curvature pairs resampled to the new size: steps ``s`` are
+    pixel displacements and keep their values; gradient differences ``y`` are divided by
+    the growth in pixel count, because the losses are means over positions, so each
+    pixel's share of the gradient shrinks as the image grows. Pairs that lose positive
+    curvature in the resampling are dropped. Other optimizers, and the first stage, are
+    built unchanged.
     """
 
-    def __init__(self, make_optimizer: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer]) -> None:
+    def __init__(
+        self,
+        make_optimizer: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer],
+        *,
+        carry_history: bool = True,
+    ) -> None:
         self.make_optimizer = make_optimizer
+        self.carry_history = carry_history
         self.previous: torch.optim.Optimizer | None = None
-        self.previous_pixels = 0
+        self.previous_shape: tuple[int, ...] = ()
 
     def __call__(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
         import torch
 
         optimizer = self.make_optimizer(params)
-        pixels = sum(param.numel() for param in params)
-        previous, self.previous, previous_pixels = self.previous, optimizer, self.previous_pixels
-        self.previous_pixels = pixels
-        if not (isinstance(previous, torch.optim.LBFGS) and isinstance(optimizer, torch.optim.LBFGS)):
+        previous, previous_shape = self.previous, self.previous_shape
+        self.previous, self.previous_shape = optimizer, tuple(params[0].shape)
+        if not (
+            isinstance(previous, torch.optim.LBFGS)
+            and isinstance(optimizer, torch.optim.LBFGS)
+            and len(params) == 1
+            and len(previous_shape) == 4
+        ):
             return optimizer
-        old_state = previous.state.get(previous.param_groups[0]["params"][0], {})
-        scale = old_state.get("H_diag")
+        old = previous.state.get(previous.param_groups[0]["params"][0], {})
+        scale = old.get("H_diag")
         if not isinstance(scale, torch.Tensor) or not bool(torch.isfinite(scale)) or float(scale) <= 0:
             return optimizer
         param = optimizer.param_groups[0]["params"][0]
-        flat = torch.zeros(pixels, dtype=param.dtype, device=param.device)
-        # torch's LBFGS then skips its first-iteration branch: with a zero previous step no
-        # curvature pair is stored, and the direction is -H_diag * gradient at full length.
+        growth = param.numel() / max(1, math.prod(previous_shape))
+        directions, steps, inverse = [], [], []
+        if self.carry_history:
+            for y, s in zip(old.get("old_dirs", []), old.get("old_stps", [])):
+                y_new = _resample(y, previous_shape, param.shape) / growth
+                s_new = _resample(s, previous_shape, param.shape)
+                curvature = y_new.dot(s_new)
+                if float(curvature) > 1e-10:
+                    directions.append(y_new)
+                    steps.append(s_new)
+                    inverse.append(1.0 / curvature)
+        flat = torch.zeros(param.numel(), dtype=param.dtype, device=param.device)
+        # torch's LBFGS then skips its first-iteration branch: with a zero previous step
+        # no new pair is stored, and the first direction uses the carried model.
         optimizer.state[param].update(
-            func_evals=0, n_iter=1, d=flat, t=0.0, old_dirs=[], old_stps=[], ro=[],
-            H_diag=scale * (pixels / max(1, previous_pixels)), prev_flat_grad=flat.clone(), prev_loss=None,
+            func_evals=0, n_iter=1, d=flat, t=0.0, old_dirs=directions, old_stps=steps, ro=inverse,
+            H_diag=scale * growth, prev_flat_grad=flat.clone(), prev_loss=None,
         )
         return optimizer
+
+
+def _resample(vector: torch.Tensor, shape: tuple[int, ...], new_shape: torch.Size) -> torch.Tensor:
+    """A flat image-shaped vector resized (bilinear) from ``shape`` to ``new_shape``."""
+    import torch.nn.functional as F
+
+    image = vector.reshape(shape)
+    resized = F.interpolate(image, size=tuple(new_shape[-2:]), mode="bilinear", align_corners=False)
+    return resized.reshape(-1)

@@ -104,3 +104,30 @@ def test_stage_steps_from_a_config(registry, images) -> None:
     run(registry, images, callback=seen.append, stage_steps=[3, 1])
     assert [tuple(it.image.shape[-2:]) for it in seen] == [(24, 32)] * 3 + [(48, 64)]
     assert {it.num_steps for it in seen} == {4}
+
+
+def test_each_stage_lbfgs_starts_with_the_previous_stages_curvature() -> None:
+    import torch
+
+    from siayn_core.schedule import CarryStepScale, upsample
+
+    target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    def loss_of(image: torch.Tensor) -> torch.Tensor:  # a mean over positions, like the losses
+        return ((image - upsample(target, (image.shape[-1], image.shape[-2]))) ** 2).mean()
+
+    factory = CarryStepScale(lambda params: torch.optim.LBFGS(params, max_iter=1, history_size=10))
+    coarse = torch.zeros(1, 3, 8, 8, requires_grad=True)
+    optimizer = factory([coarse])
+    for _ in range(3):
+        optimizer.step(lambda: (optimizer.zero_grad(), loss_of(coarse).backward(), loss_of(coarse))[-1])
+    old = optimizer.state[coarse]
+    fine = upsample(coarse.detach(), (16, 16)).requires_grad_(True)
+    carried = factory([fine]).state[fine]
+    assert carried["n_iter"] == 1 and len(carried["old_dirs"]) == len(old["old_dirs"]) > 0
+    assert float(carried["H_diag"]) == pytest.approx(4 * float(old["H_diag"]))  # 4x the pixels
+    assert carried["old_stps"][0].shape == (fine.numel(),)
+    before = float(loss_of(fine.detach()))
+    fine_optimizer = factory.previous
+    fine_optimizer.step(lambda: (fine_optimizer.zero_grad(), loss_of(fine).backward(), loss_of(fine))[-1])
+    assert float(loss_of(fine.detach())) < 0.5 * before  # a full first step, not lr / sum|g|

@@ -1,0 +1,120 @@
+"""Make a very large stylized image (4096 px by default) with multi-scale and tiles.
+
+    python benchmarks/large_image.py CONTENT STYLE [--scaler 4] [--stage-steps 100 50 25 8 3 2]
+
+Logs every step (stage size, losses, seconds, resident memory) and writes the result, a
+downscaled copy and a 1:1 crop (to look for seams) into ``--output`` (default
+``benchmarks/results/large``), plus ``large.json`` with the timings and the peak memory.
+Uses the real VGG16 weights from ``../shared/weights`` (or ``--weights``) through a
+temporary TORCH_HOME when the file exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import DEFAULT_WEIGHTS, REPO, with_weights  # noqa: E402
+
+
+def rss_mb() -> float:
+    """The current resident set size in MB (Linux), else the peak so far."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("content", type=Path)
+    parser.add_argument("style", type=Path)
+    parser.add_argument("--scaler", type=float, default=4.0)
+    parser.add_argument("--stage-steps", type=int, nargs="+", default=[100, 50, 25, 8, 3, 2])
+    parser.add_argument("--tile-size", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "large")
+    args = parser.parse_args(argv)
+
+    import torch
+    from PIL import Image
+
+    from siayn_core import load_plugins
+    from siayn_core.config import build_options
+    from siayn_core.engine import stylize
+    from siayn_core.image_io import read_image, write_image, to_pil
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    home = with_weights(args.weights)
+    registry = load_plugins().registry
+    options = build_options(
+        {
+            "scaler": args.scaler,
+            "stage_steps": args.stage_steps,
+            "tile_size": args.tile_size,
+            "seed": 0,
+            **({} if home else {"backbone_options": {"weights": "none"}}),
+        },
+        where="large image",
+    )
+    log_records: list[dict] = []
+    previous = [time.perf_counter()]
+
+    def log(iterate) -> None:
+        now = time.perf_counter()
+        record = {
+            "step": iterate.step,
+            "size": [int(iterate.image.shape[-1]), int(iterate.image.shape[-2])],
+            "seconds": round(iterate.elapsed, 1),
+            "step_seconds": round(now - previous[0], 1),
+            "rss_mb": round(rss_mb()),
+            **{key: round(value, 2) for key, value in iterate.losses.items()},
+        }
+        previous[0] = now
+        log_records.append(record)
+        print(json.dumps(record), flush=True)
+
+    content, style = read_image(args.content), read_image(args.style)
+    started = time.perf_counter()
+    result = stylize(content, [style], options, registry=registry, device="cpu", seed=0, callback=log)
+    seconds = time.perf_counter() - started
+    args.output.mkdir(parents=True, exist_ok=True)
+    image = to_pil(result.image)
+    full = write_image(image, args.output / "large.png")
+    small = image.copy()
+    small.thumbnail((1024, 1024), Image.Resampling.LANCZOS)
+    write_image(small, args.output / "large_1024.jpg")
+    width, height = image.size
+    crop = image.crop((width // 2 - 512, height // 2 - 384, width // 2 + 512, height // 2 + 384))
+    write_image(crop, args.output / "large_crop.jpg")
+    summary = {
+        "size": list(image.size),
+        "stage_steps": args.stage_steps,
+        "tile_size": args.tile_size,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "weights": "imagenet" if home else "random",
+        "threads": torch.get_num_threads(),
+        "output": str(full),
+        "steps": log_records,
+    }
+    (args.output / "large.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps({key: value for key, value in summary.items() if key != "steps"}), flush=True)
+    if home:
+        home.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
