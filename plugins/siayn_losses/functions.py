@@ -38,7 +38,12 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (flat,) = ctx.saved_tensors
-        return torch.bmm(grad + grad.transpose(1, 2), flat)
+        symmetric = grad + grad.transpose(1, 2)
+        if flat.stride(1) == 1 and flat.shape[1] > 1:
+            # Channels-last features: return the gradient in their layout, (F^T S)^T, so
+            # the backbone's backward does not mix memory formats (slow on the CPU).
+            return torch.bmm(flat.transpose(1, 2), symmetric).transpose(1, 2)
+        return torch.bmm(symmetric, flat)
 
 
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
