@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from siayn_core import Registry, load_plugins
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 VGG16_WEIGHTS = SHARED / "weights" / "vgg16-397923af.pth"
@@ -22,6 +24,12 @@ def _isolated_plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own SIAYN_* plugin settings."""
     for name in ("SIAYN_LOAD_PLUGINS", "SIAYN_DISABLE_PLUGINS", "SIAYN_STRICT_PLUGINS"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    """The registry of the installed plugins, loaded once for the whole test session."""
+    return load_plugins().registry
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from siayn_core import SiaynError, describe, load_plugins
+from siayn_core import SiaynError, describe
 from siayn_core.config import (
     StylizeOptions,
     build_options,
@@ -22,11 +22,6 @@ from siayn_core.registry import Registry
 from .conftest import SHARED
 
 SEED_CONFIG = SHARED / "data" / "seed_style_transfer_default.yaml"
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins().registry
 
 
 @pytest.fixture

@@ -13,18 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from siayn_core import SiaynError, load_plugins
+from siayn_core import SiaynError
 from siayn_core.config import build_options, examples_dir
 from siayn_core.engine import Iterate, resolve_device, stylize
 from siayn_core.image_io import read_image, to_tensor
 from siayn_core.registry import Component, Registry
 
 SEED = 7
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins().registry
 
 
 @pytest.fixture(scope="module")

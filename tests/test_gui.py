@@ -40,11 +40,6 @@ SESSION = "test-session"
 
 
 @pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins().registry
-
-
-@pytest.fixture(scope="module")
 def pictures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three tiny pictures with smooth gradients (noise would make every result alike)."""
     folder = tmp_path_factory.mktemp("pictures")

@@ -18,11 +18,6 @@ from .conftest import REPO
 BUILT_IN = {"denoise", "mask", "mask-create", "histogram", "preserve-colors", "gif"}
 
 
-@pytest.fixture(scope="module")
-def registry():
-    return load_plugins().registry
-
-
 def make(registry, name: str, **options):
     return registry.create("postprocessor", name, options)
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from siayn_core import SiaynError, load_plugins
+from siayn_core import SiaynError
 from siayn_core.config import StylizeOptions, build_options, load_stylize_runs, option_fields
 from siayn_core.registry import Registry
 
@@ -48,11 +48,6 @@ _plausible = st.one_of(
 )
 _keys = st.one_of(st.sampled_from(FIELDS), st.text(min_size=1, max_size=12))
 _runs = st.dictionaries(_keys, _plausible, max_size=6)
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins().registry
 
 
 @pytest.fixture(scope="module")

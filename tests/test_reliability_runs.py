@@ -20,7 +20,6 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from siayn_core import load_plugins
 from siayn_core.cli import main
 from siayn_core.config import build_options
 from siayn_core.engine import DivergedError, Iterate, stylize
@@ -29,11 +28,6 @@ from siayn_core.registry import Registry
 STEM = "content!-!style"
 TINY = ["--set", "backbone_options.weights=none", "--set", "scaler=1", "--set", "style_layers=[relu1_1, relu2_1]",
         "--set", "content_layers=[relu2_1]", "--set", "init_method=random", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins().registry
 
 
 @pytest.fixture

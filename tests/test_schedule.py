@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from siayn_core import SiaynError, load_plugins
+from siayn_core import SiaynError
 from siayn_core.config import build_options, examples_dir
 from siayn_core.engine import stylize
 from siayn_core.registry import Registry
@@ -58,11 +58,6 @@ def test_stage_steps_set_the_steps_and_the_number_of_stages() -> None:
 
 
 # --- tiny runs ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins().registry
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import pytest
 import torch
 from PIL import Image
 
-from siayn_core import load_plugins
 from siayn_core.config import build_options, examples_dir
 from siayn_core.engine import Objective, build_components, stylize
 from siayn_core.registry import Registry
@@ -15,11 +14,6 @@ from siayn_core.tiling import ALIGN, TiledObjective, combination_rule, differenc
 #: Shallow layers: their receptive field (14 px) fits in the 32 px margin, so tiles see
 #: exactly the context the whole image gives every position they count.
 SHALLOW = {"style_layers": ["relu1_1", "relu2_1", "relu2_2"], "content_layers": ["relu2_2"]}
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    return load_plugins().registry
 
 
 @pytest.mark.parametrize("offset", [(0, 0), (32, 64), (96, 32)])
