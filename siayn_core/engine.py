@@ -402,14 +402,17 @@ def optimize_at_size(
     image = start.detach().clone().requires_grad_(True)
     optimizer = make_optimizer([image])
     evaluated: list[torch.Tensor] = []
-    finite = [start.detach()]  # the last image whose loss was finite: kept when the run diverges
+    # Two image buffers, swapped after every finite step, so that the last image whose loss was
+    # finite is kept for a diverging run without allocating a copy per step.
+    last_finite = start.detach().clone()
+    being_evaluated = torch.empty_like(last_finite)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         total, terms = objective(image)
         total.backward()
         evaluated.append(terms)
-        finite.append(image.detach().clone())
+        being_evaluated.copy_(image.detach())
         return total
 
     records: list[dict[str, float]] = []
@@ -423,10 +426,10 @@ def optimize_at_size(
             )
         total, content_term, style_term, tv_term = evaluated[0].tolist()
         if not math.isfinite(total):
-            kept = finite[-2] if records else None  # the image the previous, finite step evaluated
-            partial = None if kept is None else StylizeResult(kept, records, len(records), 0.0, "", True)
+            # The image the previous, finite step evaluated.
+            partial = StylizeResult(last_finite, records, len(records), 0.0, "", True) if records else None
             raise DivergedError(divergence_message(total, step), partial, loss=total, step=step)
-        del finite[:-1]
+        last_finite, being_evaluated = being_evaluated, last_finite
         losses = {"total": total, "content": content_term, "style": style_term, "tv": tv_term}
         records.append({"step": step, **losses})
         if callback is not None:
