@@ -57,6 +57,14 @@ def run(registry, images, styles=("starry",), seed=SEED, callback=None, **settin
 START_ONLY = {"num_steps": 1, "opt": "adam", "lr": 0.0}
 
 
+def copy_of(registry: Registry) -> Registry:
+    """A new registry holding the same components, for a test to add its own to."""
+    copy = Registry()
+    for component in registry.components():
+        copy.add(component)
+    return copy
+
+
 def last(result, key: str) -> float:
     return result.losses[-1][key]
 
@@ -72,9 +80,7 @@ def total_variation(image: torch.Tensor) -> float:
 def test_one_backbone_forward_per_step_for_every_optimizer(registry, images, opt) -> None:
     """num_steps counts objective evaluations; each is one forward pass serving every loss."""
     calls = []
-    counting = Registry()
-    for component in registry.components():
-        counting.add(component)
+    counting = copy_of(registry)
     vgg16 = registry.get("backbone", "vgg16")
 
     def make_counting(options: Any) -> Any:
@@ -164,9 +170,7 @@ def test_seed_from_the_options_and_a_drawn_seed_is_reported(registry, images) ->
 
 
 def test_a_diverging_loss_is_a_clear_error(registry, images) -> None:
-    nan_registry = Registry()
-    for component in registry.components():
-        nan_registry.add(component)
+    nan_registry = copy_of(registry)
 
     class NaNLoss:
         def target(self, features):
@@ -223,9 +227,7 @@ def test_scaler_sets_the_output_size(registry, images) -> None:
 
 def test_style_resize_changes_the_style_target_size(registry, images) -> None:
     shapes: list[tuple[int, ...]] = []
-    recording = Registry()
-    for component in registry.components():
-        recording.add(component)
+    recording = copy_of(registry)
     gram = registry.get("loss", "gram")
 
     def make_recording(options: Any) -> Any:
