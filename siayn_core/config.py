@@ -122,20 +122,37 @@ class StylizeOptions:
         minimum=16,
     )
     scale_factor: float = option(
-        1.41421356, help="multi-scale: size ratio between successive stages", minimum=1.05, maximum=4.0
+        2.0, help="multi-scale: size ratio between successive stages", minimum=1.05, maximum=4.0
+    )
+    final_share: float = option(
+        0.8,
+        help="multi-scale: the share of num_steps taken at the output size; the coarse stages split the rest",
+        minimum=0.0,
+        maximum=1.0,
     )
     step_decay: float = option(
         0.5,
-        help="multi-scale: each stage gets this times the steps of the one before (most steps go to "
-        "the small, cheap sizes)",
+        help="multi-scale: each coarse stage gets this times the steps of the one before (most of the "
+        "coarse steps go to the smallest, cheapest size)",
         minimum=0.01,
         maximum=10.0,
+    )
+    stage_start: str = option(
+        "content-detail",
+        help="multi-scale: how a stage starts from the previous stage's image: upsample (resized), or "
+        "content-detail (this stage's content plus the resized change the previous stage made to its content)",
+        choices=("upsample", "content-detail"),
     )
     stage_steps: list[int] | None = option(
         None,
         help="multi-scale: the steps of each stage, coarsest first, replacing num_steps and step_decay; "
         "the list's length sets the number of stages (null: split num_steps)",
         minimum=0,
+    )
+    keep_in_range: bool = option(
+        True,
+        help="keep every pixel in [0, 1] during the optimization (projected steps), so the image optimized "
+        "is the image saved; false: the seed's unconstrained optimization, clamped only when saved",
     )
     tile_size: int | None = option(
         1024,

@@ -28,7 +28,8 @@ import torch
 from .config import COMPONENT_KEYS, DEVICES, RunSpec, StylizeOptions, component_options, style_weights
 from .errors import SiaynError
 from .image_io import read_image, resize, scaled_size, to_pil, to_tensor, write_image, write_text
-from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample
+from .bounds import BoxProjection
+from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample, upsample_detail
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -289,11 +290,13 @@ def stylize(
         min_size=options.min_size,
         scale_factor=options.scale_factor,
         step_decay=options.step_decay,
+        final_share=options.final_share,
         stage_steps=options.stage_steps,
     )
     objective = Objective(options, components, len(styles))
     make_optimizer = CarryStepScale(components["opt"])
     image: torch.Tensor | None = None
+    previous_content: torch.Tensor | None = None
     losses: list[dict[str, float]] = []
     stopped = False
 
@@ -326,8 +329,11 @@ def stylize(
                     f"initialiser {options.init_method!r} returned an image shaped {tuple(first.shape)}, "
                     f"expected {tuple(content_tensor.shape)}"
                 )
+        elif options.stage_start == "content-detail" and previous_content is not None:
+            first = upsample_detail(image, previous_content, content_tensor)
         else:
             first = upsample(image, stage.size)
+        previous_content = content_tensor
         try:
             image, records, stopped = optimize_at_size(
                 first.to(torch_device),
@@ -340,6 +346,7 @@ def stylize(
                 started=started,
                 first_step=stage.first_step,
                 total_steps=stages[-1].last_step,
+                keep_in_range=options.keep_in_range,
             )
         except DivergedError as error:
             # Keep the last image whose loss was finite: this stage's, else the previous stage's.
@@ -386,6 +393,7 @@ def optimize_at_size(
     started: float | None = None,
     first_step: int = 1,
     total_steps: int | None = None,
+    keep_in_range: bool = False,
 ) -> tuple[torch.Tensor, list[dict[str, float]], bool]:
     """Optimize ``start`` for ``num_steps`` steps at its own size.
 
@@ -406,11 +414,17 @@ def optimize_at_size(
     # finite is kept for a diverging run without allocating a copy per step.
     last_finite = start.detach().clone()
     being_evaluated = torch.empty_like(last_finite)
+    box = BoxProjection(image) if keep_in_range else None
+    if box is not None:
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         total, terms = objective(image)
         total.backward()
+        if box is not None:
+            box.project_gradient()
         evaluated.append(terms)
         being_evaluated.copy_(image.detach())
         return total
@@ -419,6 +433,8 @@ def optimize_at_size(
     for step in range(first_step, first_step + num_steps):
         evaluated.clear()
         optimizer.step(closure)
+        if box is not None:
+            box.after_step(optimizer, being_evaluated)
         if len(evaluated) != 1:
             raise RuntimeError(
                 f"optimizer {type(optimizer).__name__} evaluated the objective {len(evaluated)} times "

@@ -1,17 +1,23 @@
 """Multi-scale (coarse-to-fine) optimization: which sizes, how many steps at each.
 
 A run starts at a small size (``min_size`` px on the short side), optimizes there, upsamples
-the result by about ``scale_factor`` (sqrt 2 by default) and goes on at the next size, up to
-the output size. A step at half the size costs about a quarter as much, and the coarse stages
-settle the large structures that take a single-scale run most of its steps, so most steps go
-to the small sizes.
+the result by about ``scale_factor`` (2 by default) and goes on at the next size, up to
+the output size. The coarse stages are cheap (a step at half the size costs about a quarter)
+and settle the layout of the large brush strokes; the output-size stage then mostly has to
+paint the fine texture, which no coarse stage can see.
 
 ``num_steps`` is the total over all stages, so the progress bar, ``save_every`` and the
 callbacks see one run of ``num_steps`` steps whose steps are numbered globally. The split
-gives stage ``i`` (0 = coarsest) a share proportional to ``step_decay ** i``; ``stage_steps``
-sets the steps of each stage explicitly instead.
+gives the output-size stage ``final_share`` of the steps and the coarse stages the rest,
+coarse stage ``i`` (0 = coarsest) a share proportional to ``step_decay ** i``: with the
+default 0.5 each coarse stage takes about the same time. ``stage_steps`` sets the steps of
+each stage explicitly instead.
 
-This module is pure arithmetic (no torch) apart from :func:`upsample`.
+Measured at 512 px (``benchmarks/run.py``, docs/performance.md), the output-size stage
+needs about the same number of steps however long the coarse stages run, so the coarse
+stages are kept short: the opposite of spending most steps at the small sizes.
+
+This module is pure arithmetic (no torch) apart from the resampling functions.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ if TYPE_CHECKING:
 
 #: Defaults of the multi-scale keys of StylizeOptions.
 DEFAULT_MIN_SIZE = 128
-DEFAULT_SCALE_FACTOR = math.sqrt(2.0)
+DEFAULT_SCALE_FACTOR = 2.0
 DEFAULT_STEP_DECAY = 0.5
+DEFAULT_FINAL_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -85,17 +92,21 @@ def stage_sizes(
     return sizes
 
 
-def split_steps(num_steps: int, count: int, step_decay: float = DEFAULT_STEP_DECAY) -> list[int]:
-    """``num_steps`` split over ``count`` stages, stage ``i`` getting a share proportional to
-    ``step_decay ** i`` (rounded so the shares add up exactly; every stage gets at least one
-    step while there are steps to give)."""
+def split_steps(
+    num_steps: int, count: int, step_decay: float = DEFAULT_STEP_DECAY, final_share: float = DEFAULT_FINAL_SHARE
+) -> list[int]:
+    """``num_steps`` split over ``count`` stages: the last (output-size) stage gets
+    ``final_share`` of them, and the coarse stages share the rest, coarse stage ``i`` in
+    proportion to ``step_decay ** i``. Rounded so the shares add up exactly; every stage
+    gets at least one step while there are steps to give."""
     if count <= 1:
         return [num_steps]
-    weights = [step_decay**index for index in range(count)]
-    scale = num_steps / sum(weights)
-    steps = [int(weight * scale) for weight in weights]
+    weights = [step_decay**index for index in range(count - 1)]
+    coarse = num_steps * (1.0 - final_share)
+    shares = [weight * coarse / sum(weights) for weight in weights] + [num_steps * final_share]
+    steps = [int(share) for share in shares]
     # Largest remainders first, so the total is exact.
-    order = sorted(range(count), key=lambda i: weights[i] * scale - steps[i], reverse=True)
+    order = sorted(range(count), key=lambda i: shares[i] - steps[i], reverse=True)
     for index in order[: num_steps - sum(steps)]:
         steps[index] += 1
     # A stage with no step would only resize: borrow one from the largest stage.
@@ -113,11 +124,13 @@ def plan_stages(
     min_size: int | None = DEFAULT_MIN_SIZE,
     scale_factor: float = DEFAULT_SCALE_FACTOR,
     step_decay: float = DEFAULT_STEP_DECAY,
+    final_share: float = DEFAULT_FINAL_SHARE,
     stage_steps: Sequence[int] | None = None,
 ) -> list[Stage]:
     """The stages of a run whose output is ``target`` (``(width, height)``).
 
-    :param num_steps: the total number of steps over all stages (ignored with ``stage_steps``).
+    :param num_steps: the total number of steps over all stages (ignored with ``stage_steps``),
+        split by :func:`split_steps`.
     :param min_size: short side of the coarsest stage; None: one stage at ``target``.
     :param stage_steps: the steps of each stage, coarsest first; its length sets the number
         of stages (sizes spaced geometrically from ``min_size`` to ``target``).
@@ -132,7 +145,7 @@ def plan_stages(
             steps = list(stage_steps)
     else:
         sizes = stage_sizes(target, min_size, scale_factor=scale_factor)
-        steps = split_steps(num_steps, len(sizes), step_decay)
+        steps = split_steps(num_steps, len(sizes), step_decay, final_share)
     stages, first = [], 1
     for index, (size, count) in enumerate(zip(sizes, steps)):
         stages.append(Stage(index=index, size=size, steps=count, first_step=first))
@@ -150,6 +163,23 @@ def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return image.clone()
     resized = F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
     return resized.clamp_(0.0, 1.0)
+
+
+def upsample_detail(image: torch.Tensor, previous_content: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The next stage's start as ``content`` plus the upsampled change the previous stage made
+    to its own content image (``image - previous_content``): the photo's fine detail at the
+    new size, which a plain upsampling of ``image`` blurs away, with the coarse stages' work on top."""
+    height, width = content.shape[-2:]
+    change = upsample_unclamped(image - previous_content, (width, height))
+    return (content + change).clamp_(0.0, 1.0)
+
+
+def upsample_unclamped(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``image`` resized (bicubic) to ``size`` (``(width, height)``)."""
+    import torch.nn.functional as F
+
+    width, height = size
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
 
 
 def stage_images(
@@ -175,32 +205,21 @@ def stage_images(
 
 
 class CarryStepScale:
-    """An optimizer factory for a multi-scale run that hands each stage's L-BFGS what the
-    previous stage's had learnt.
+    """An optimizer factory for a multi-scale run that hands each stage's L-BFGS the step
+    scale the previous stage's had learnt.
 
-    A fresh ``torch.optim.LBFGS`` takes a tiny first step (``lr / sum|g|``) and needs
-    several more to rebuild its curvature model, at every stage. Instead the new stage
-    starts from the previous stage's step scale (``s.y / y.y``) and, with
-    ``carry_history``, its curvature pairs resampled to the new size: steps ``s`` are
-    pixel displacements and keep their values; gradient differences ``y`` are divided by
-    the growth in pixel count, because the losses are means over positions, so each
-    pixel's share of the gradient shrinks as the image grows. Pairs that lose positive
-    curvature in the resampling are dropped, and only the most recent pairs that fit in
-    :attr:`carry_bytes` are carried (at 4096x3072 px one pair takes 300 MB). Other
-    optimizers, and the first stage, are built unchanged.
+    A fresh ``torch.optim.LBFGS`` takes a tiny first step (``lr / sum|g|``) at every stage.
+    Instead the new stage starts from the previous stage's scale of the inverse Hessian
+    (``s.y / y.y``), times the growth in pixel count: the losses are means over positions,
+    so each pixel's share of the gradient shrinks as the image grows. The first step of a
+    stage is then a full step. The curvature pairs themselves are not carried: measured at
+    512 px, resampled pairs saved no steps (a stage starts from content detail the coarse
+    pairs never saw) and made every step's two-loop recursion longer. Other optimizers, and
+    the first stage, are built unchanged.
     """
 
-    #: Memory the carried curvature pairs may take at the new size.
-    carry_bytes = 512 * 2**20
-
-    def __init__(
-        self,
-        make_optimizer: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer],
-        *,
-        carry_history: bool = True,
-    ) -> None:
+    def __init__(self, make_optimizer: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer]) -> None:
         self.make_optimizer = make_optimizer
-        self.carry_history = carry_history
         self.previous: torch.optim.Optimizer | None = None
         self.previous_shape: tuple[int, ...] = ()
 
@@ -223,32 +242,11 @@ class CarryStepScale:
             return optimizer
         param = optimizer.param_groups[0]["params"][0]
         growth = param.numel() / max(1, math.prod(previous_shape))
-        directions, steps, inverse = [], [], []
-        if self.carry_history:
-            fits = self.carry_bytes // (2 * param.numel() * param.element_size())
-            pairs = list(zip(old.get("old_dirs", []), old.get("old_stps", [])))
-            for y, s in pairs[len(pairs) - fits :] if fits else []:
-                y_new = _resample(y, previous_shape, param.shape) / growth
-                s_new = _resample(s, previous_shape, param.shape)
-                curvature = y_new.dot(s_new)
-                if float(curvature) > 1e-10:
-                    directions.append(y_new)
-                    steps.append(s_new)
-                    inverse.append(1.0 / curvature)
         flat = torch.zeros(param.numel(), dtype=param.dtype, device=param.device)
-        # torch's LBFGS then skips its first-iteration branch: with a zero previous step
-        # no new pair is stored, and the first direction uses the carried model.
+        # torch's LBFGS then skips its first-iteration branch: with a zero previous step no
+        # pair is stored, and the first direction is the scaled negative gradient.
         optimizer.state[param].update(
-            func_evals=0, n_iter=1, d=flat, t=0.0, old_dirs=directions, old_stps=steps, ro=inverse,
+            func_evals=0, n_iter=1, d=flat, t=0.0, old_dirs=[], old_stps=[], ro=[],
             H_diag=scale * growth, prev_flat_grad=flat.clone(), prev_loss=None,
         )
         return optimizer
-
-
-def _resample(vector: torch.Tensor, shape: tuple[int, ...], new_shape: torch.Size) -> torch.Tensor:
-    """A flat image-shaped vector resized (bilinear) from ``shape`` to ``new_shape``."""
-    import torch.nn.functional as F
-
-    image = vector.reshape(shape)
-    resized = F.interpolate(image, size=tuple(new_shape[-2:]), mode="bilinear", align_corners=False)
-    return resized.reshape(-1)

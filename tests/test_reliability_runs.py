@@ -170,8 +170,9 @@ def test_kill_9_leaves_no_partial_file(images: tuple[Path, Path], tmp_path: Path
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_a_diverging_loss_keeps_the_last_finite_image(images: tuple[Path, Path], tmp_path: Path, optimizer: str) -> None:
     out = tmp_path / "out"
+    # Unconstrained steps (the seed's): projected ones keep even this image in [0, 1].
     code, stdout, stderr = siayn("stylize", *images, "-o", out, *TINY, "--set", "num_steps=50",
-                                 "--set", f"opt={optimizer}", "--set", "lr=1e30")
+                                 "--set", f"opt={optimizer}", "--set", "lr=1e30", "--set", "keep_in_range=false")
     assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
     assert "diverged" in stderr and "lower lr (now 1e+30)" in stderr and "switch optimizer" in stderr
     run_dir = out / "default"
@@ -182,7 +183,7 @@ def test_a_diverging_loss_keeps_the_last_finite_image(images: tuple[Path, Path],
     pixels = np.asarray(Image.open(run_dir / f"{STEM}.png"))
     assert pixels.shape == (24, 32, 3)
     # The run can go on from there with a sane learning rate.
-    code, _, stderr = siayn("stylize", "--resume", run_dir, "--set", "lr=0.01", "--quiet",
+    code, _, stderr = siayn("stylize", "--resume", run_dir, "--set", "lr=0.01", "--set", "keep_in_range=true", "--quiet",
                             "--set", f"num_steps={record['steps'] + 2}")
     assert code == 0, stderr
 

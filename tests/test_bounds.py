@@ -1,0 +1,116 @@
+"""Projected steps: the image stays in [0, 1] while it is optimized (keep_in_range)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from siayn_core.bounds import BoxProjection
+from siayn_core.config import build_options, examples_dir
+from siayn_core.engine import Objective, build_components, optimize_at_size
+from siayn_core.image_io import read_image, to_tensor
+
+LAYERS = {"style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu2_2"]}
+
+
+def test_projected_gradient_zeroes_only_components_pushing_out_of_the_box() -> None:
+    image = torch.tensor([0.0, 0.0, 1.0, 1.0, 0.5, 0.5], requires_grad=True)
+    image.grad = torch.tensor([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+    BoxProjection(image).project_gradient()
+    # Descent moves against the gradient: at 0 a positive gradient points out, at 1 a negative one.
+    assert image.grad.tolist() == [0.0, -1.0, 0.0, 1.0, 1.0, -1.0]
+
+
+def quadratic_target() -> torch.Tensor:
+    """A target half outside [0, 1]: unconstrained optimization leaves the box."""
+    return torch.linspace(-1.0, 2.0, 48).reshape(1, 3, 4, 4)
+
+
+@pytest.mark.parametrize("opt", ["lbfgs", "adam"])
+def test_steps_stay_in_the_box_and_reach_the_constrained_minimum(opt: str) -> None:
+    target = quadratic_target()
+    image = torch.full_like(target, 0.5).requires_grad_(True)
+    optimizer: torch.optim.Optimizer = (
+        torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=10)
+        if opt == "lbfgs"
+        else torch.optim.Adam([image], lr=0.05)
+    )
+    box = BoxProjection(image)
+    before = torch.empty_like(target)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = ((image - target) ** 2).sum()
+        loss.backward()
+        box.project_gradient()
+        before.copy_(image.detach())
+        return loss
+
+    for _ in range(200):
+        optimizer.step(closure)
+        box.after_step(optimizer, before)
+        assert float(image.detach().min()) >= 0.0 and float(image.detach().max()) <= 1.0
+    assert torch.allclose(image.detach(), target.clamp(0, 1), atol=1e-3)
+
+
+def test_lbfgs_records_the_step_it_really_took() -> None:
+    target = quadratic_target()
+    image = torch.full_like(target, 0.5).requires_grad_(True)
+    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=10)
+    box = BoxProjection(image)
+    before = torch.empty_like(target)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = ((image - target) ** 2).sum()
+        loss.backward()
+        box.project_gradient()
+        before.copy_(image.detach())
+        return loss
+
+    for _ in range(3):
+        optimizer.step(closure)
+        box.after_step(optimizer, before)
+        state = optimizer.state[image]
+        taken = (image.detach() - before).reshape(-1)
+        assert torch.allclose(state["d"] * float(state["t"]), taken, atol=1e-6)
+
+
+def random_vgg_setup(registry: Any, keep_in_range: bool) -> tuple[torch.Tensor, list[torch.Tensor], Objective, Any]:
+    options = build_options(
+        {"backbone_options": {"weights": "none"}, "min_size": None, "keep_in_range": keep_in_range, **LAYERS},
+        where="test",
+    )
+    torch.manual_seed(0)
+    components, _ = build_components(options, registry, torch.device("cpu"))
+    content = to_tensor(read_image(examples_dir() / "tubingen.jpg").resize((40, 32)))
+    style = to_tensor(read_image(examples_dir() / "starry_night.jpg").resize((40, 32)))
+    return content, [style], Objective(options, components, 1), components["opt"]
+
+
+@pytest.mark.parametrize("keep_in_range", [True, False])
+def test_the_engine_keeps_the_image_in_range_only_when_asked(registry: Any, keep_in_range: bool) -> None:
+    content, styles, objective, make_optimizer = random_vgg_setup(registry, keep_in_range)
+    image, records, _ = optimize_at_size(
+        content, content, styles, objective, make_optimizer, num_steps=30, keep_in_range=keep_in_range
+    )
+    assert len(records) == 30
+    outside = float(((image < 0) | (image > 1)).float().mean())
+    if keep_in_range:
+        assert outside == 0.0
+    else:
+        assert outside > 0.01  # the seed's unconstrained run leaves the box
+
+
+def test_keep_in_range_is_on_by_default_and_off_in_the_seed_recipe() -> None:
+    assert build_options({}, where="test").keep_in_range is True
+    assert build_options({"keep_in_range": False}, where="test").keep_in_range is False
+
+
+def test_a_huge_learning_rate_cannot_blow_up_a_projected_run(registry: Any) -> None:
+    content, styles, objective, _ = random_vgg_setup(registry, True)
+    make_adam = registry.create("optimizer", "adam", {"lr": 1e30})
+    image, records, _ = optimize_at_size(content, content, styles, objective, make_adam, num_steps=5, keep_in_range=True)
+    assert len(records) == 5 and bool(torch.isfinite(image).all())
