@@ -1,6 +1,6 @@
 """Make a very large stylized image (4096 px by default) with multi-scale and tiles.
 
-    python benchmarks/large_image.py CONTENT STYLE [--scaler 4] [--stage-steps 100 50 25 8 3 2]
+    python benchmarks/large_image.py CONTENT STYLE [--scaler 4] [--stage-steps 100 50 25 8 3 2] [--set KEY=VALUE]
 
 Logs every step (stage size, losses, seconds, resident memory) and writes the result, a
 downscaled copy and a 1:1 crop (to look for seams) into ``--output`` (default
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "large")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other stylize setting, as siayn stylize --set takes it")
     args = parser.parse_args(argv)
 
     import torch
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from siayn_core import load_plugins
     from siayn_core.config import build_options
+    from siayn_core.configfile import parse_overrides
     from siayn_core.engine import stylize
     from siayn_core.image_io import read_image, write_image, to_pil
 
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             "tile_size": args.tile_size,
             "seed": 0,
             **({} if home else {"backbone_options": {"weights": "none"}}),
+            **parse_overrides(args.settings),
         },
         where="large image",
     )
@@ -102,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": list(image.size),
         "stage_steps": args.stage_steps,
         "tile_size": args.tile_size,
+        "settings": args.settings,
         "seconds": round(seconds, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "weights": "imagenet" if home else "random",

@@ -169,7 +169,29 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Any) ->
     }
     result["overhead_vs_same_format"] = ours / result["bare_channels_last_s"] - 1.0
     result["overhead_vs_contiguous"] = ours / result["bare_contiguous_s"] - 1.0
+    result["gram_s"] = gram_floor(extractor, content, LAYERS["style_layers"])
+    result["gram_share_of_bare"] = result["gram_s"] / result["bare_channels_last_s"]
     return result
+
+
+def gram_floor(extractor: Any, image: Any, layers: list[str], repeats: int = 3) -> float:
+    """Seconds of the style layers' Gram matrix products alone in one step: ``F F^T``
+    forward and ``S F`` backward per layer, as plain matrix products on the extractor's
+    own features. No engine can take less than this on top of the bare pass."""
+    torch = _torch()
+    with torch.no_grad():
+        features = extractor(image)
+        flats = [features[layer].reshape(1, features[layer].shape[1], -1) for layer in layers]
+        symmetric = [torch.rand(1, flat.shape[1], flat.shape[1], device=flat.device) for flat in flats]
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for flat, matrix in zip(flats, symmetric):
+                torch.bmm(flat, flat.transpose(1, 2))
+                torch.bmm(flat.transpose(1, 2), matrix)
+            _sync()
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 # --------------------------------------------------------------------------- variants
@@ -238,12 +260,14 @@ def with_weights(weights: Path) -> tempfile.TemporaryDirectory[str] | None:
 
 def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str, reg: Any,
                     log: Callable[[str], None], long_side: int = 512, settings: dict[str, Any] | None = None,
-                    baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+                    baseline: dict[str, Any] | None = None, attribute: bool = False) -> dict[str, Any]:
     """Time to reach the single-scale run's objective, single scale against multi-scale.
 
     Times are wall seconds and this process's CPU seconds (less sensitive to other
     processes on a shared machine), both from the start of ``stylize``. ``baseline``
     reuses the single-scale part of an earlier result (marked as such in the output).
+    ``attribute`` also times a projected single-scale run, to tell the schedule's share
+    of the speed-up from the projection's.
     """
     torch = _torch()
     from siayn_core.config import examples_dir
@@ -302,54 +326,66 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
                        "seconds_total": single.seconds - spent["wall"], "final_objective": single_final,
                        "curve": curve}
 
-    # Multi-scale with the defaults, evaluated at checkpoints; evaluation time is excluded.
-    multi_options = options(**base, num_steps=num_steps, **(settings or {}))
-    stages = plan_stages(size, num_steps, min_size=multi_options.min_size, scale_factor=multi_options.scale_factor,
-                         step_decay=multi_options.step_decay, final_share=multi_options.final_share,
-                         stage_steps=multi_options.stage_steps)
-    ends = {stage.last_step for stage in stages}
-    final = stages[-1]
-    excluded = {"wall": 0.0, "cpu": 0.0}
-    multi_curve: list[dict[str, Any]] = []
-    cpu_start = time.process_time()
+    def run_to_target(label: str, run_settings: dict[str, Any]) -> dict[str, Any]:
+        """A run evaluated at every stage's end and every few steps of its last stage
+        (evaluation time excluded), stopped once it reaches the target."""
+        run_options = options(**base, num_steps=num_steps, **run_settings)
+        stages = plan_stages(size, num_steps, min_size=run_options.min_size, scale_factor=run_options.scale_factor,
+                             step_decay=run_options.step_decay, final_share=run_options.final_share,
+                             stage_steps=run_options.stage_steps)
+        ends = {stage.last_step for stage in stages}
+        final = stages[-1]
+        excluded = {"wall": 0.0, "cpu": 0.0}
+        curve: list[dict[str, Any]] = []
+        cpu_start = time.process_time()
 
-    def checkpoint(iterate: Any) -> bool:
-        if iterate.step in ends or (iterate.step >= final.first_step and (iterate.step - final.first_step) % every == 0):
-            point = {"step": iterate.step, "seconds": iterate.elapsed - excluded["wall"],
-                     "cpu_seconds": time.process_time() - cpu_start - excluded["cpu"],
-                     "size": list(iterate.image.shape[-2:])[::-1]}
-            wall, cpu = time.perf_counter(), time.process_time()
-            point["objective"] = evaluate(iterate.image)
-            excluded["wall"] += time.perf_counter() - wall
-            excluded["cpu"] += time.process_time() - cpu
-            multi_curve.append(point)
-            log(f"  multi-scale step {iterate.step} at {point['size']}: {point['objective']:.4g} "
-                f"at {point['seconds']:.0f} s")
-            return point["objective"] <= target  # reached: no need to go on
-        return False
+        def checkpoint(iterate: Any) -> bool:
+            if iterate.step in ends or (iterate.step >= final.first_step and (iterate.step - final.first_step) % every == 0):
+                point = {"step": iterate.step, "seconds": iterate.elapsed - excluded["wall"],
+                         "cpu_seconds": time.process_time() - cpu_start - excluded["cpu"],
+                         "size": list(iterate.image.shape[-2:])[::-1]}
+                wall, cpu = time.perf_counter(), time.process_time()
+                point["objective"] = evaluate(iterate.image)
+                excluded["wall"] += time.perf_counter() - wall
+                excluded["cpu"] += time.process_time() - cpu
+                curve.append(point)
+                log(f"  {label} step {iterate.step} at {point['size']}: {point['objective']:.4g} "
+                    f"at {point['seconds']:.0f} s")
+                return point["objective"] <= target  # reached: no need to go on
+            return False
 
-    multi = stylize(content, [style], multi_options, registry=reg, device=device, seed=0, callback=checkpoint)
-    multi_cpu = time.process_time() - cpu_start - excluded["cpu"]
-    multi_final = evaluate(multi.image)
-    multi_curve.append({"step": multi.steps + 1, "seconds": multi.seconds - excluded["wall"], "cpu_seconds": multi_cpu,
-                        "objective": multi_final, "size": list(size)})
-    reached = next((point for point in multi_curve if point["objective"] <= target), None)
-    return {
+        result = stylize(content, [style], run_options, registry=reg, device=device, seed=0, callback=checkpoint)
+        cpu_total = time.process_time() - cpu_start - excluded["cpu"]
+        final_objective = evaluate(result.image)
+        curve.append({"step": result.steps + 1, "seconds": result.seconds - excluded["wall"], "cpu_seconds": cpu_total,
+                      "objective": final_objective, "size": list(size)})
+        reached = next((point for point in curve if point["objective"] <= target), None)
+        return {"steps": num_steps, "settings": run_settings,
+                "stages": [[*stage.size, stage.steps] for stage in stages],
+                "seconds_total": result.seconds - excluded["wall"], "cpu_seconds_total": cpu_total,
+                "final_objective": final_objective,
+                "seconds_to_target": reached["seconds"] if reached else None,
+                "cpu_seconds_to_target": reached["cpu_seconds"] if reached else None,
+                "step_at_target": reached["step"] if reached else None,
+                "speedup": single_part["seconds_to_target"] / reached["seconds"] if reached else None,
+                "speedup_cpu": (single_part["cpu_seconds_to_target"] / reached["cpu_seconds"]
+                                if reached and single_part.get("cpu_seconds_to_target") else None),
+                "curve": curve}
+
+    multi = run_to_target("multi-scale", dict(settings or {}))
+    result = {
         "size": list(size),
         "target_objective": target,
         "single_scale": single_part,
-        "multi_scale": {"steps": num_steps, "settings": settings or {},
-                        "stages": [[*stage.size, stage.steps] for stage in stages],
-                        "seconds_total": multi.seconds - excluded["wall"], "cpu_seconds_total": multi_cpu,
-                        "final_objective": multi_final,
-                        "seconds_to_target": reached["seconds"] if reached else None,
-                        "cpu_seconds_to_target": reached["cpu_seconds"] if reached else None,
-                        "step_at_target": reached["step"] if reached else None, "curve": multi_curve},
-        "speedup": single_part["seconds_to_target"] / reached["seconds"] if reached else None,
-        "speedup_cpu": (single_part["cpu_seconds_to_target"] / reached["cpu_seconds"]
-                        if reached and single_part.get("cpu_seconds_to_target") else None),
+        "multi_scale": multi,
+        "speedup": multi["speedup"],
+        "speedup_cpu": multi["speedup_cpu"],
         "weights": "imagenet (real VGG16)",
     }
+    if attribute:
+        # How much of the speed-up projected steps alone give: single scale, but projected.
+        result["single_scale_projected"] = run_to_target("single scale, projected", {"min_size": None})
+    return result
 
 
 # --------------------------------------------------------------------------- memory
@@ -403,32 +439,38 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         view.add_column(column, justify="right" if column != columns[0] else "left")
     for row in rows:
         view.add_row(*row)
-    Console().print(view)
+    Console(width=160).print(view)
 
 
 def report(results: dict[str, Any]) -> None:
     if results.get("overhead"):
         table("Step overhead (median s per step; engine vs bare forward+backward, interleaved)",
-              ["backbone @ px", "engine step", "bare (channels_last)", "bare (contiguous)", "overhead", "vs contiguous"],
+              ["backbone @ px", "engine step", "bare (channels_last)", "bare (contiguous)", "overhead", "vs contiguous",
+               "Gram products alone"],
               [[f"{r['arch']} @ {r['size']}", f"{r['engine_step_s']:.3f}", f"{r['bare_channels_last_s']:.3f}",
                 f"{r['bare_contiguous_s']:.3f}", f"{100 * r['overhead_vs_same_format']:+.1f}%",
-                f"{100 * r['overhead_vs_contiguous']:+.1f}%"] for r in results["overhead"]])
+                f"{100 * r['overhead_vs_contiguous']:+.1f}%", f"{100 * r['gram_share_of_bare']:+.1f}%"]
+               for r in results["overhead"]])
     if results.get("variants"):
         v = results["variants"]
         rows = [[name.removesuffix("_s"), f"{value:.3f}"] for name, value in v.items() if name.endswith("_s")]
         table(f"Bare VGG16 forward+backward at {v['size']} px (median s)", ["variant", "seconds"], rows)
     q = results.get("quality")
     if q and "skipped" not in q:
-        single, multi = q["single_scale"], q["multi_scale"]
+        single = q["single_scale"]
+        runs = [("multi-scale (the defaults)", q["multi_scale"])]
+        if q.get("single_scale_projected"):
+            runs.append(("single scale, projected steps", q["single_scale_projected"]))
+
+        def speedup(run: dict[str, Any]) -> str:
+            return f"{run['speedup']:.2f}x / {run['speedup_cpu']:.2f}x" if run.get("speedup") else "-"
+
         table(f"Time to quality at {q['size'][0]}x{q['size'][1]} (target: objective {q['target_objective']:.4g})",
-              ["run", "steps", "seconds to target", "final objective"],
-              [["single scale (L-BFGS)", str(single["steps"]), f"{single['seconds_to_target']:.1f}",
-                f"{single['final_objective']:.4g}"],
-               ["multi-scale (default)", str(multi["steps"]),
-                f"{multi['seconds_to_target']:.1f}" if multi["seconds_to_target"] else "not reached",
-                f"{multi['final_objective']:.4g}"],
-               ["speedup (wall / CPU time)", "", (f"{q['speedup']:.2f}x / {q['speedup_cpu']:.2f}x"
-                                                  if q["speedup"] and q.get("speedup_cpu") else "-"), ""]])
+              ["run", "steps", "seconds to target", "final objective", "speed-up (wall / CPU)"],
+              [["single scale, unconstrained (the seed's L-BFGS)", str(single["steps"]),
+                f"{single['seconds_to_target']:.1f}", f"{single['final_objective']:.4g}", "1x"]]
+              + [[name, str(run["steps"]), f"{run['seconds_to_target']:.1f}" if run["seconds_to_target"] else
+                  "not reached", f"{run['final_objective']:.4g}", speedup(run)] for name, run in runs])
     elif q:
         print(f"time to quality: skipped ({q['skipped']})")
     if results.get("memory"):
@@ -496,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
                 steps = args.quality_steps or (60 if args.quick else 300)
                 baseline = json.loads(args.baseline_from.read_text())["quality"] if args.baseline_from else None
                 results["quality"] = measure_quality(steps, steps, 5, args.device, reg, log, args.quality_size,
-                                                     parse_overrides(args.settings), baseline)
+                                                     parse_overrides(args.settings), baseline,
+                                                     attribute=not args.quick)
         save()
     if "memory" in sections:
         results["memory"] = []

@@ -234,8 +234,9 @@ def build_components(
     extractor = built["backbone"].extractor(layers)
     if isinstance(extractor, torch.nn.Module):
         extractor = extractor.to(device)
-    from .acceleration import accelerate
+    from .acceleration import accelerate, pad_heap_growth
 
+    pad_heap_growth()
     built["backbone"] = accelerate(
         extractor, device, channels_last=options.channels_last, precision=options.precision, compile=options.compile
     )
