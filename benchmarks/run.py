@@ -393,6 +393,15 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
 
 MEMORY_CHILD = """
 import json, resource, sys, time, torch
+def peak_rss_mb():
+    # VmHWM is this process's own peak; ru_maxrss keeps the parent's across fork and exec.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 from siayn_core import load_plugins
 from siayn_core.config import build_options
 from siayn_core.engine import stylize
@@ -407,12 +416,12 @@ generator = torch.Generator().manual_seed(0)
 def image():
     array = (torch.rand(size, size, 3, generator=generator) * 255).to(torch.uint8).numpy()
     return Image.fromarray(array, "RGB")
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_rss_mb()
 started = time.perf_counter()
 result = stylize(image(), [image()], options, registry=reg, device=device, seed=0)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_rss_mb()
 cuda = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-print(json.dumps({{"peak_rss_mb": peak / 1024, "rss_before_run_mb": before / 1024, "cuda_max_allocated_mb":
+print(json.dumps({{"peak_rss_mb": peak, "rss_before_run_mb": before, "cuda_max_allocated_mb":
                   cuda / 2**20 if cuda else None, "seconds": time.perf_counter() - started, "steps": result.steps}}))
 """
 

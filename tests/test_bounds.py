@@ -23,58 +23,50 @@ def test_projected_gradient_zeroes_only_components_pushing_out_of_the_box() -> N
     assert image.grad.tolist() == [0.0, -1.0, 0.0, 1.0, 1.0, -1.0]
 
 
-def quadratic_target() -> torch.Tensor:
-    """A target half outside [0, 1]: unconstrained optimization leaves the box."""
-    return torch.linspace(-1.0, 2.0, 48).reshape(1, 3, 4, 4)
+class ProjectedQuadratic:
+    """``|x - target|^2`` minimised over [0, 1] with projected steps, for a target half
+    outside the box (so unconstrained steps would leave it)."""
+
+    def __init__(self, opt: str) -> None:
+        self.target = torch.linspace(-1.0, 2.0, 48).reshape(1, 3, 4, 4)
+        self.image = torch.full_like(self.target, 0.5).requires_grad_(True)
+        self.optimizer: torch.optim.Optimizer = (
+            torch.optim.LBFGS([self.image], lr=1.0, max_iter=1, history_size=10)
+            if opt == "lbfgs"
+            else torch.optim.Adam([self.image], lr=0.05)
+        )
+        self.box = BoxProjection(self.image)
+        self.before = torch.empty_like(self.target)  # the image as the last step found it
+
+    def closure(self) -> torch.Tensor:
+        self.optimizer.zero_grad()
+        loss = ((self.image - self.target) ** 2).sum()
+        loss.backward()
+        self.box.project_gradient()
+        self.before.copy_(self.image.detach())
+        return loss
+
+    def step(self) -> None:
+        self.optimizer.step(self.closure)
+        self.box.after_step(self.optimizer, self.before)
 
 
 @pytest.mark.parametrize("opt", ["lbfgs", "adam"])
 def test_steps_stay_in_the_box_and_reach_the_constrained_minimum(opt: str) -> None:
-    target = quadratic_target()
-    image = torch.full_like(target, 0.5).requires_grad_(True)
-    optimizer: torch.optim.Optimizer = (
-        torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=10)
-        if opt == "lbfgs"
-        else torch.optim.Adam([image], lr=0.05)
-    )
-    box = BoxProjection(image)
-    before = torch.empty_like(target)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = ((image - target) ** 2).sum()
-        loss.backward()
-        box.project_gradient()
-        before.copy_(image.detach())
-        return loss
-
+    problem = ProjectedQuadratic(opt)
     for _ in range(200):
-        optimizer.step(closure)
-        box.after_step(optimizer, before)
-        assert float(image.detach().min()) >= 0.0 and float(image.detach().max()) <= 1.0
-    assert torch.allclose(image.detach(), target.clamp(0, 1), atol=1e-3)
+        problem.step()
+        image = problem.image.detach()
+        assert float(image.min()) >= 0.0 and float(image.max()) <= 1.0
+    assert torch.allclose(problem.image.detach(), problem.target.clamp(0, 1), atol=1e-3)
 
 
 def test_lbfgs_records_the_step_it_really_took() -> None:
-    target = quadratic_target()
-    image = torch.full_like(target, 0.5).requires_grad_(True)
-    optimizer = torch.optim.LBFGS([image], lr=1.0, max_iter=1, history_size=10)
-    box = BoxProjection(image)
-    before = torch.empty_like(target)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = ((image - target) ** 2).sum()
-        loss.backward()
-        box.project_gradient()
-        before.copy_(image.detach())
-        return loss
-
+    problem = ProjectedQuadratic("lbfgs")
     for _ in range(3):
-        optimizer.step(closure)
-        box.after_step(optimizer, before)
-        state = optimizer.state[image]
-        taken = (image.detach() - before).reshape(-1)
+        problem.step()
+        state = problem.optimizer.state[problem.image]
+        taken = (problem.image.detach() - problem.before).reshape(-1)
         assert torch.allclose(state["d"] * float(state["t"]), taken, atol=1e-6)
 
 
