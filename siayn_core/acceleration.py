@@ -33,8 +33,8 @@ def pad_heap_growth() -> bool:
     Every optimization step allocates and frees the same few hundred MB of feature maps and
     gradients. With glibc's defaults the heap is trimmed and grown again around them at
     every step, and each regrowth faults its pages in anew: measured on a 2-core CPU, a
-    VGG16 forward+backward at 512 px takes about a quarter less time with the padding
-    (``benchmarks/run.py``) and the peak RSS is unchanged. It is process-wide and only
+    VGG16 forward+backward at 512 px takes about a fifth less time with the padding, for a
+    peak RSS a few hundred MB higher (docs/performance.md). It is process-wide and only
     changes how memory is requested from the system. Returns whether it was applied
     (never off Linux, nor where the C library has no ``mallopt``).
     """
