@@ -42,6 +42,8 @@ class _Gram(torch.autograd.Function):
         if flat.stride(1) == 1 and flat.shape[1] > 1:
             # Channels-last features: return the gradient in their layout, (F^T S)^T, so
             # the backbone's backward does not mix memory formats (slow on the CPU).
+            if flat.shape[0] == 1:  # mm: a third faster than a one-item bmm on the 64-channel layer
+                return torch.mm(flat[0].transpose(0, 1), symmetric[0]).transpose(0, 1).unsqueeze(0)
             return torch.bmm(flat.transpose(1, 2), symmetric).transpose(1, 2)
         return torch.bmm(symmetric, flat)
 
