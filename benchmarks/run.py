@@ -258,6 +258,33 @@ def with_weights(weights: Path) -> tempfile.TemporaryDirectory[str] | None:
     return home
 
 
+class JudgedRun:
+    """The curve of a run judged by ``evaluate`` at chosen steps: wall and CPU seconds from
+    the start of ``stylize``, with the time spent judging left out."""
+
+    def __init__(self, evaluate: Callable[[Any], float]) -> None:
+        self.evaluate = evaluate
+        self.curve: list[dict[str, Any]] = []
+        self.cpu_start = time.process_time()
+        self.excluded_wall = 0.0
+        self.excluded_cpu = 0.0
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the run so far, judging left out."""
+        return time.process_time() - self.cpu_start - self.excluded_cpu
+
+    def judge(self, iterate: Any, **extra: Any) -> dict[str, Any]:
+        """Record the objective of ``iterate.image`` on the curve and return the point."""
+        point = {"step": iterate.step, "seconds": iterate.elapsed - self.excluded_wall,
+                 "cpu_seconds": self.cpu_seconds(), **extra}
+        wall, cpu = time.perf_counter(), time.process_time()
+        point["objective"] = self.evaluate(iterate.image)
+        self.excluded_wall += time.perf_counter() - wall
+        self.excluded_cpu += time.process_time() - cpu
+        self.curve.append(point)
+        return point
+
+
 def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str, reg: Any,
                     log: Callable[[str], None], long_side: int = 512, settings: dict[str, Any] | None = None,
                     baseline: dict[str, Any] | None = None, attribute: bool = False) -> dict[str, Any]:
@@ -271,9 +298,9 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
     """
     torch = _torch()
     from siayn_core.config import examples_dir
-    from siayn_core.engine import Objective, build_components, stylize
+    from siayn_core.engine import Objective, build_components, stages_for, stylize
     from siayn_core.image_io import read_image, resize, scaled_size, to_tensor
-    from siayn_core.schedule import plan_stages, upsample
+    from siayn_core.schedule import upsample
 
     content = read_image(examples_dir() / "tubingen.jpg")
     style = read_image(examples_dir() / "starry_night.jpg")
@@ -298,71 +325,53 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
     else:
         # Single scale, judged like the multi-scale run: the objective of the image a user
         # would get (clamped to [0, 1]) every few steps, evaluation time excluded.
-        curve: list[dict[str, Any]] = []
-        cpu_start = time.process_time()
-        spent = {"wall": 0.0, "cpu": 0.0}
+        single_run = JudgedRun(evaluate)
 
         def record_single(iterate: Any) -> None:
             if iterate.step % every and iterate.step != baseline_steps:
                 return
-            point = {"step": iterate.step, "seconds": iterate.elapsed - spent["wall"],
-                     "cpu_seconds": time.process_time() - cpu_start - spent["cpu"],
-                     "loss_before_step": iterate.losses["total"]}
-            wall, cpu = time.perf_counter(), time.process_time()
-            point["objective"] = evaluate(iterate.image)
-            spent["wall"] += time.perf_counter() - wall
-            spent["cpu"] += time.process_time() - cpu
-            curve.append(point)
+            point = single_run.judge(iterate, loss_before_step=iterate.losses["total"])
             if iterate.step % 25 == 0:
                 log(f"  single scale step {iterate.step}: {point['objective']:.4g} at {point['seconds']:.0f} s")
 
         single = stylize(content, [style], options(**base, **SEED_RECIPE, num_steps=baseline_steps), registry=reg,
                          device=device, seed=0, callback=record_single)
         single_final = evaluate(single.image)
+        curve = single_run.curve
         target = min(point["objective"] for point in curve)
         first = next(point for point in curve if point["objective"] <= target)
         single_part = {"steps": baseline_steps, "seconds_to_target": first["seconds"],
                        "cpu_seconds_to_target": first["cpu_seconds"], "step_at_target": first["step"],
-                       "seconds_total": single.seconds - spent["wall"], "final_objective": single_final,
+                       "seconds_total": single.seconds - single_run.excluded_wall, "final_objective": single_final,
                        "curve": curve}
 
     def run_to_target(label: str, run_settings: dict[str, Any]) -> dict[str, Any]:
         """A run evaluated at every stage's end and every few steps of its last stage
         (evaluation time excluded), stopped once it reaches the target."""
         run_options = options(**base, num_steps=num_steps, **run_settings)
-        stages = plan_stages(size, num_steps, min_size=run_options.min_size, scale_factor=run_options.scale_factor,
-                             step_decay=run_options.step_decay, final_share=run_options.final_share,
-                             stage_steps=run_options.stage_steps)
+        stages = stages_for(run_options, size)
         ends = {stage.last_step for stage in stages}
         final = stages[-1]
-        excluded = {"wall": 0.0, "cpu": 0.0}
-        curve: list[dict[str, Any]] = []
-        cpu_start = time.process_time()
+        run = JudgedRun(evaluate)
 
         def checkpoint(iterate: Any) -> bool:
             if iterate.step in ends or (iterate.step >= final.first_step and (iterate.step - final.first_step) % every == 0):
-                point = {"step": iterate.step, "seconds": iterate.elapsed - excluded["wall"],
-                         "cpu_seconds": time.process_time() - cpu_start - excluded["cpu"],
-                         "size": list(iterate.image.shape[-2:])[::-1]}
-                wall, cpu = time.perf_counter(), time.process_time()
-                point["objective"] = evaluate(iterate.image)
-                excluded["wall"] += time.perf_counter() - wall
-                excluded["cpu"] += time.process_time() - cpu
-                curve.append(point)
+                point = run.judge(iterate, size=list(iterate.image.shape[-2:])[::-1])
                 log(f"  {label} step {iterate.step} at {point['size']}: {point['objective']:.4g} "
                     f"at {point['seconds']:.0f} s")
                 return point["objective"] <= target  # reached: no need to go on
             return False
 
         result = stylize(content, [style], run_options, registry=reg, device=device, seed=0, callback=checkpoint)
-        cpu_total = time.process_time() - cpu_start - excluded["cpu"]
+        cpu_total = run.cpu_seconds()
         final_objective = evaluate(result.image)
-        curve.append({"step": result.steps + 1, "seconds": result.seconds - excluded["wall"], "cpu_seconds": cpu_total,
+        curve = run.curve
+        curve.append({"step": result.steps + 1, "seconds": result.seconds - run.excluded_wall, "cpu_seconds": cpu_total,
                       "objective": final_objective, "size": list(size)})
         reached = next((point for point in curve if point["objective"] <= target), None)
         return {"steps": num_steps, "settings": run_settings,
                 "stages": [[*stage.size, stage.steps] for stage in stages],
-                "seconds_total": result.seconds - excluded["wall"], "cpu_seconds_total": cpu_total,
+                "seconds_total": result.seconds - run.excluded_wall, "cpu_seconds_total": cpu_total,
                 "final_objective": final_objective,
                 "seconds_to_target": reached["seconds"] if reached else None,
                 "cpu_seconds_to_target": reached["cpu_seconds"] if reached else None,

@@ -129,13 +129,15 @@ def accelerate(
     precision: str = "auto",
     compile: bool = False,
 ) -> Any:
-    """``extractor`` prepared to run fast on ``device``.
+    """``extractor`` prepared to run fast on ``device``; the first call in a process also
+    pads the heap's growth (:func:`pad_heap_growth`).
 
     :param channels_last: NHWC memory format for the network and its input; None: auto.
     :param precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (CUDA only).
     :param compile: wrap an nn.Module's forward with ``torch.compile`` (each new image size
         compiles again, so it pays off only for long runs; off by default).
     """
+    pad_heap_growth()
     dtype = autocast_dtype(precision, device)
     last = use_channels_last(channels_last, extractor, device)
     if last:

@@ -22,14 +22,20 @@ import torch
 class BoxProjection:
     """Projected optimization steps for one image tensor ``image`` (see the module).
 
-    Call :meth:`project_gradient` after ``backward()`` in the closure and :meth:`after_step`
-    after each ``optimizer.step``, passing the image as it was evaluated (before the step).
+    Call :meth:`clamp` once before the first step, :meth:`project_gradient` after
+    ``backward()`` in the closure and :meth:`after_step` after each ``optimizer.step``,
+    passing the image as it was evaluated (before the step).
     """
 
     def __init__(self, image: torch.Tensor, low: float = 0.0, high: float = 1.0) -> None:
         self.image = image
         self.low = low
         self.high = high
+
+    @torch.no_grad()
+    def clamp(self) -> None:
+        """Move every pixel into the box."""
+        self.image.clamp_(self.low, self.high)
 
     @torch.no_grad()
     def project_gradient(self) -> None:
@@ -44,14 +50,14 @@ class BoxProjection:
     @torch.no_grad()
     def after_step(self, optimizer: torch.optim.Optimizer, before: torch.Tensor) -> None:
         """Clamp the image; tell L-BFGS the step it really took (``image - before``)."""
-        self.image.clamp_(self.low, self.high)
+        self.clamp()
         if not isinstance(optimizer, torch.optim.LBFGS):
             return
         state = optimizer.state.get(self.image)
         if not state or "d" not in state:
             return
-        length = state.get("t")  # a tensor after the first step, a float after the others
-        if not isinstance(length, (float, torch.Tensor)) or float(length) == 0.0:
+        length = state.get("t")  # a tensor after the first step, the lr (a number) after the others
+        if not isinstance(length, (int, float, torch.Tensor)) or float(length) == 0.0:
             return
         # torch's LBFGS takes its next pair's s as d * t: make that the projected step.
         state["d"] = (self.image - before).reshape(-1).div_(float(length))

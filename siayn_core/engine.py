@@ -234,9 +234,8 @@ def build_components(
     extractor = built["backbone"].extractor(layers)
     if isinstance(extractor, torch.nn.Module):
         extractor = extractor.to(device)
-    from .acceleration import accelerate, pad_heap_growth
+    from .acceleration import accelerate
 
-    pad_heap_growth()
     built["backbone"] = accelerate(
         extractor, device, channels_last=options.channels_last, precision=options.precision, compile=options.compile
     )
@@ -285,15 +284,7 @@ def stylize(
         components, record = build_components(options, registry, torch_device)
     size = scaled_size(content.size, options.scaler)
     # Coarse to fine (see siayn_core.schedule): step numbers run on across the stages.
-    stages = plan_stages(
-        size,
-        options.num_steps,
-        min_size=options.min_size,
-        scale_factor=options.scale_factor,
-        step_decay=options.step_decay,
-        final_share=options.final_share,
-        stage_steps=options.stage_steps,
-    )
+    stages = stages_for(options, size)
     objective = Objective(options, components, len(styles))
     make_optimizer = CarryStepScale(components["opt"])
     image: torch.Tensor | None = None
@@ -368,6 +359,19 @@ def stylize(
     return result_of(image, stopped)
 
 
+def stages_for(options: StylizeOptions, size: tuple[int, int]) -> list[Stage]:
+    """The multi-scale stages of a run of ``options`` whose output is ``size`` (``(width, height)``)."""
+    return plan_stages(
+        size,
+        options.num_steps,
+        min_size=options.min_size,
+        scale_factor=options.scale_factor,
+        step_decay=options.step_decay,
+        final_share=options.final_share,
+        stage_steps=options.stage_steps,
+    )
+
+
 def stage_objective(
     objective: Objective, stage: Stage, options: StylizeOptions, generator: torch.Generator
 ) -> Objective:
@@ -417,8 +421,7 @@ def optimize_at_size(
     being_evaluated = torch.empty_like(last_finite)
     box = BoxProjection(image) if keep_in_range else None
     if box is not None:
-        with torch.no_grad():
-            image.clamp_(0.0, 1.0)
+        box.clamp()
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)

@@ -156,13 +156,10 @@ def plan_stages(
 def upsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``image`` (``(1, 3, H, W)``) resized to ``size`` (``(width, height)``) for the next
     stage: bicubic, clamped to ``[0, 1]``."""
-    import torch.nn.functional as F
-
     width, height = size
     if tuple(image.shape[-2:]) == (height, width):
         return image.clone()
-    resized = F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
-    return resized.clamp_(0.0, 1.0)
+    return _bicubic(image, size).clamp_(0.0, 1.0)
 
 
 def upsample_detail(image: torch.Tensor, previous_content: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
@@ -170,12 +167,12 @@ def upsample_detail(image: torch.Tensor, previous_content: torch.Tensor, content
     to its own content image (``image - previous_content``): the photo's fine detail at the
     new size, which a plain upsampling of ``image`` blurs away, with the coarse stages' work on top."""
     height, width = content.shape[-2:]
-    change = upsample_unclamped(image - previous_content, (width, height))
+    change = _bicubic(image - previous_content, (width, height))
     return (content + change).clamp_(0.0, 1.0)
 
 
-def upsample_unclamped(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``image`` resized (bicubic) to ``size`` (``(width, height)``)."""
+def _bicubic(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``image`` resized (bicubic, unclamped) to ``size`` (``(width, height)``)."""
     import torch.nn.functional as F
 
     width, height = size
