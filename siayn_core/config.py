@@ -14,7 +14,7 @@ import dataclasses
 import importlib.resources
 import math
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -260,7 +260,7 @@ def load_stylize_runs(
             settings["style"] = [str(style) for style in styles]
         if postprocess:
             settings["postprocess"] = [*(settings.get("postprocess") or []), *postprocess]
-        specs.append(_resolve_run(name, settings, path, registry))
+        specs.append(_resolve_run(name, settings, path, registry, overridden_keys(overrides)))
     return specs
 
 
@@ -277,6 +277,11 @@ def apply_overrides(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -
     return merged
 
 
+def overridden_keys(overrides: Mapping[str, Any]) -> set[str]:
+    """The settings ``--set`` values replace whole (``a=...``; ``a.b=...`` only merges an entry)."""
+    return {key for key in overrides if "." not in key}
+
+
 def _check_override_keys(overrides: Mapping[str, Any]) -> None:
     fields = option_fields()
     for key in overrides:
@@ -291,9 +296,11 @@ def _hints() -> dict[str, Any]:
     return typing.get_type_hints(StylizeOptions)
 
 
-def _resolve_run(name: str, settings: Mapping[str, Any], source: Path, registry: Registry | None) -> RunSpec:
+def _resolve_run(
+    name: str, settings: Mapping[str, Any], source: Path, registry: Registry | None, from_command_line: Collection[str]
+) -> RunSpec:
     where = f"run {name!r} in {source}"
-    options = build_options(settings, where=where)
+    options = build_options(settings, where=where, from_command_line=from_command_line)
     base = source.resolve().parent
     content_dirs = [base / options.content_dir, base, examples_dir()]
     style_dirs = [base / options.style_dir, base, examples_dir()]
@@ -307,10 +314,14 @@ def _resolve_run(name: str, settings: Mapping[str, Any], source: Path, registry:
     return spec
 
 
-def build_options(settings: Mapping[str, Any], *, where: str) -> StylizeOptions:
+def build_options(
+    settings: Mapping[str, Any], *, where: str, from_command_line: Collection[str] = ()
+) -> StylizeOptions:
     """Validate loose settings (YAML values, ``--set`` values) into :class:`StylizeOptions`.
 
     :param where: names the owner in messages, e.g. ``run 'test1' in seed.yaml``.
+    :param from_command_line: keys whose value came from ``--set``: a bad one is reported
+        as ``--set KEY``, not as a key of the file.
     """
     fields = option_fields()
     hints = _hints()
@@ -323,7 +334,7 @@ def build_options(settings: Mapping[str, Any], *, where: str) -> StylizeOptions:
             value = type(fields[key].default_factory())()  # `key:` left empty in YAML
         if key == "style" and isinstance(value, (str, Path)):
             value = [value]  # one name, which may itself contain a comma
-        label = f"key {key!r} of {where}"
+        label = f"--set {key}" if key in from_command_line else f"key {key!r} of {where}"
         if _is_numeric(annotation):
             _check_finite(value, name=label)
         value = coerce(value, annotation, name=label)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunSpec, apply_overrides, build_options, check_components
+from .config import RunSpec, apply_overrides, build_options, check_components, overridden_keys
 from .configfile import expand_user, parse_overrides, resolve_file
 from .errors import SiaynError
 from .image_io import read_image
@@ -74,7 +74,9 @@ def load_resume_point(
     where = f"run {name!r} in {run_json}"
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
-    options = build_options(apply_overrides(config, overrides), where=where)
+    options = build_options(
+        apply_overrides(config, overrides), where=where, from_command_line=overridden_keys(overrides)
+    )
     if steps >= options.num_steps:
         raise SiaynError(
             f"{where} has taken all its {options.num_steps} steps: nothing to resume "

@@ -178,6 +178,19 @@ def test_overrides_apply_to_every_selected_run(seed_layout: Path) -> None:
         load_stylize_runs(config, (), ["num_steps.x=2"])
 
 
+def test_a_bad_override_is_named_as_the_command_line_value(seed_layout: Path) -> None:
+    config = write(seed_layout, """
+        a:
+          content: lena_color.gif
+          style: vg_starry_night.jpg
+          scaler: 0
+    """)
+    with pytest.raises(SiaynError, match=r"^--set final_share must be at most 1.0, got 1.5$"):
+        load_stylize_runs(config, (), ["final_share=1.5", "scaler=1"])
+    with pytest.raises(SiaynError, match=r"^key 'scaler' of run 'a' in .* must be at least"):
+        load_stylize_runs(config, (), ["final_share=0.5"])
+
+
 def test_image_lookup_dirs_paths_and_bundled_examples(seed_layout: Path, tmp_path_factory) -> None:
     elsewhere = tmp_path_factory.mktemp("images")
     shutil.copy(examples_dir() / "tubingen.jpg", elsewhere / "photo.png")

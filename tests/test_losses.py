@@ -41,3 +41,24 @@ def test_gram_loss_passes_gradcheck(registry) -> None:
     features = torch.rand(1, 4, 3, 3, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
     target = gram.target(torch.rand(1, 4, 3, 3, dtype=torch.float64))
     assert torch.autograd.gradcheck(lambda x: gram(x, target), (features.requires_grad_(True),))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_gradient_is_summed_in_place_with_the_next_layers(registry, channels_last: bool) -> None:
+    """A tapped layer's gradient is the style loss's plus the next layer's: autograd adds
+    them in place only when the loss returns a whole tensor, not a view of a product."""
+    from torch.profiler import ProfilerActivity, profile
+
+    gram = registry.create("loss", "gram")
+    layer = torch.nn.Conv2d(8, 8, 3, padding=1).requires_grad_(False)
+    image = torch.rand(1, 8, 12, 12)
+    if channels_last:
+        layer, image = layer.to(memory_format=torch.channels_last), image.contiguous(memory_format=torch.channels_last)
+    image.requires_grad_(True)
+    target = gram.target(torch.rand(1, 8, 12, 12))
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as trace:
+        features = torch.relu(layer(image))
+        (layer(features).sum() + gram(features, target)).backward()
+    sums = [event.name for event in trace.events() if event.name in ("aten::add", "aten::add_")
+            and event.input_shapes and event.input_shapes[0] == [1, 8, 12, 12]]
+    assert sums == ["aten::add_"]

@@ -216,7 +216,7 @@ def test_yaml_syntax_error_names_the_line(folder: Path) -> None:
         ("num_stpes=3", "did you mean 'num_steps'?"),
         ("num_steps=-1", "must be at least 1"),
         ("num_steps=0", "must be at least 1"),
-        ("scaler=0", "key 'scaler'"),
+        ("scaler=0", "--set scaler must be at least"),
         ("style_weight=.inf", "must be a finite number"),
         ("content_weight=nan", "must be a finite number"),
         ("style_weight=[1, 2]", "has 2 weights for 1 style images"),

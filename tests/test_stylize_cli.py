@@ -170,7 +170,7 @@ def test_progress_bar_on_stderr_unless_quiet(tmp_path: Path, small_images: dict[
     [
         (["only_one.jpg"], "give a content image and at least one style image"),
         (["--set", "num_stpes=3"], "unknown key 'num_stpes' for --set (did you mean 'num_steps'?)"),
-        (["--set", "num_steps=lots"], "key 'num_steps' of run 'default' in"),
+        (["--set", "num_steps=lots"], "--set num_steps must be a whole number"),
         (["--set", "opt=adamw"], "unknown optimizer 'adamw'"),
         (["missing.jpg", "starry_night.jpg"], "content image of run 'default' in"),
         (["--run", "defualt"], "unknown run 'defualt'"),

@@ -27,32 +27,56 @@ class MSELoss:
 
 
 class _Gram(torch.autograd.Function):
-    """``F F^T`` with a one-product backward, ``(dG + dG^T) F``: autograd's generic bmm
-    backward takes two products and a sum, several times slower on the large early layers."""
+    """``F F^T`` over the pixels of ``(B, C, H, W)`` features, with a one-product backward,
+    ``F^T (dG + dG^T)``: autograd's generic bmm backward takes two products and a sum.
+
+    The gradient is written into a fresh tensor in the features' own memory format, not a
+    view of a product: autograd then adds the next layer's gradient into it in place, where
+    a view would cost one more feature-sized tensor and pass per style layer and step.
+    """
 
     @staticmethod
-    def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(flat)
-        return torch.bmm(flat, flat.transpose(1, 2))
+    def forward(ctx: Any, features: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(features)
+        rows = _pixel_rows(features)
+        return torch.bmm(rows.transpose(1, 2), rows)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
-        (flat,) = ctx.saved_tensors
+        (features,) = ctx.saved_tensors
         symmetric = grad + grad.transpose(1, 2)
-        if flat.stride(1) == 1 and flat.shape[1] > 1:
-            # Channels-last features: return the gradient in their layout, (F^T S)^T, so
-            # the backbone's backward does not mix memory formats (slow on the CPU).
-            if flat.shape[0] == 1:  # mm: a third faster than a one-item bmm on the 64-channel layer
-                return torch.mm(flat[0].transpose(0, 1), symmetric[0]).transpose(0, 1).unsqueeze(0)
-            return torch.bmm(flat.transpose(1, 2), symmetric).transpose(1, 2)
-        return torch.bmm(symmetric, flat)
+        result = torch.empty_like(features, memory_format=_layout(features))
+        rows, out = _pixel_rows(features), _pixel_rows(result)
+        if rows.shape[0] == 1:  # mm: a third faster than a one-item bmm on the 64-channel layer
+            torch.mm(rows[0], symmetric[0], out=out[0])
+        else:
+            torch.bmm(rows, symmetric, out=out)
+        return result
+
+
+def _layout(features: torch.Tensor) -> torch.memory_format:
+    """channels_last for channels-last features (kept through the backward), else contiguous."""
+    if features.shape[1] > 1 and features.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _pixel_rows(features: torch.Tensor) -> torch.Tensor:
+    """``(B, H*W, C)``: one row per pixel, a view where the layout allows."""
+    batch, channels, height, width = features.shape
+    if _layout(features) == torch.channels_last:
+        return features.permute(0, 2, 3, 1).view(batch, height * width, channels)
+    return features.reshape(batch, channels, height * width).transpose(1, 2)
 
 
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """``G = F F^T`` over the spatial positions, one matrix per batch item: ``(B, C, C)``."""
     batch, channels, height, width = features.shape
-    flat = features.reshape(batch, channels, height * width)
-    gram = _Gram.apply(flat) if flat.requires_grad else torch.bmm(flat, flat.transpose(1, 2))
+    if features.requires_grad:
+        gram = _Gram.apply(features)
+    else:
+        rows = _pixel_rows(features)
+        gram = torch.bmm(rows.transpose(1, 2), rows)
     if normalize:
         gram = gram / (channels * height * width)
     return gram
