@@ -70,9 +70,9 @@ def _by_convolution(features: torch.Tensor) -> bool:
     gradient (forward), for one channels-last float32 feature map on the CPU.
 
     There they run in oneDNN, the library of the backbone's own convolutions: measured on a
-    2-core AMD EPYC, the five VGG style layers' forward products at 512 px took 33 ms
-    instead of the BLAS matrix product's 68 ms, and the backward ones 72 ms instead of 96,
-    with the same float32 accuracy (docs/performance.md).
+    2-core AMD EPYC, the five VGG16 style layers' products for a 512 px step took 51 ms
+    instead of the BLAS matrix products' 114 ms, with the same float32 accuracy
+    (docs/performance.md).
     """
     return (
         features.device.type == "cpu"
