@@ -302,3 +302,21 @@ def test_backbone_options_are_described(registry) -> None:
     assert vgg["pooling"].choices == ("max", "avg")
     timm_options = [spec.name for spec in registry.get("backbone", "timm").options()]
     assert timm_options[0] == "model"
+
+
+@pytest.mark.parametrize(("model", "wrapper"), [("pit_ti_224", "FeatureHookNet"), ("mobilenetv3_small_050", "MobileNetV3Features")])
+def test_timm_models_whose_default_wrapper_runs_everything_are_pruned(registry, model: str, wrapper: str) -> None:
+    """These models' default feature wrappers run the whole network; SIAYN asks timm for
+    one that prunes it after the deepest stage, with the same features for the same weights."""
+    import timm
+
+    extractor = registry.create("backbone", f"timm:{model}", {"weights": "none"}).extractor(["stage1"])
+    whole = timm.create_model(model, features_only=True, out_indices=(1,), pretrained=False).eval()
+    assert type(whole).__name__ == wrapper
+    full = timm.create_model(model, pretrained=False).eval()
+    extractor.body.model.load_state_dict(full.state_dict(), strict=False)
+    getattr(whole, "body", whole).load_state_dict(full.state_dict(), strict=False)  # a hook net wraps the model
+    assert sum(p.numel() for p in extractor.parameters()) < sum(p.numel() for p in whole.parameters()) / 2
+    x = image(224)
+    with torch.no_grad():
+        assert torch.allclose(extractor(x)["stage1"], whole(extractor.normalized(x))[0], atol=1e-5)

@@ -106,6 +106,8 @@ class TimmBackbone:
     def _create(self, out_indices: tuple[int, ...]) -> nn.Module:
         weights = self.options.weights.strip()
         kwargs: dict[str, Any] = {"features_only": True, "out_indices": out_indices}
+        if self._layout.feature_class is not None:
+            kwargs["feature_cls"] = self._layout.feature_class
         path: Path | None = None
         if weights.lower() == "imagenet":
             kwargs["pretrained"] = True
@@ -173,11 +175,17 @@ class ModelLayout:
     :param stages: the module names of its feature stages, from timm's ``feature_info``.
     :param shapes: parameter and buffer name -> shape, as in the full model's state dict.
     :param classifier: the classifier modules (their weights are not needed for features).
+    :param feature_class: the ``feature_cls`` to build its feature network with, or None
+        for timm's default. For models whose default wrapper runs the whole network (the
+        dedicated classes of EfficientNet and MobileNetV3, the hooks of PiT, Xception and
+        NASNet), ``"getter"``: the model then prunes itself after the deepest stage asked
+        for. Same features, less compute.
     """
 
     stages: tuple[str, ...]
     shapes: Mapping[str, tuple[int, ...]]
     classifier: tuple[str, ...]
+    feature_class: str | None = None
 
 
 def model_layout(name: str) -> ModelLayout:
@@ -200,11 +208,26 @@ def model_layout(name: str) -> ModelLayout:
             f"timm model {name!r} does not describe its feature stages (no feature_info); choose a CNN such as resnet50"
         )
     classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ()
+    prunable = hasattr(model, "forward_intermediates") and hasattr(model, "prune_intermediate_layers")
     return ModelLayout(
         stages=tuple(str(stage["module"]) for stage in info),
         shapes={key: tuple(value.shape) for key, value in model.state_dict().items()},
         classifier=(classifier,) if isinstance(classifier, str) else tuple(classifier),
+        feature_class="getter" if prunable and _default_features_run_whole_model(name) else None,
     )
+
+
+def _default_features_run_whole_model(name: str) -> bool:
+    """Whether timm's default ``features_only`` wrapper for ``name`` keeps the modules after
+    the last stage it returns: all but the list and dict wrappers, which drop them, and the
+    getter, which prunes the model."""
+    try:
+        with torch.device("meta"):
+            body = timm.create_model(name, pretrained=False, features_only=True)
+    except Exception:  # the full model built; a wrapper that does not is not ours to judge
+        return False
+    truncating = (timm.models.FeatureListNet, timm.models.FeatureDictNet, timm.models._features.FeatureGetterNet)
+    return not isinstance(body, truncating)
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
