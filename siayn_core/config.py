@@ -251,6 +251,7 @@ def load_stylize_runs(
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
     _check_override_keys(overrides)
+    from_command_line = overridden_keys(overrides)
     specs = []
     for name, settings in runs.items():
         settings = apply_overrides(settings, overrides)
@@ -260,7 +261,7 @@ def load_stylize_runs(
             settings["style"] = [str(style) for style in styles]
         if postprocess:
             settings["postprocess"] = [*(settings.get("postprocess") or []), *postprocess]
-        specs.append(_resolve_run(name, settings, path, registry, overridden_keys(overrides)))
+        specs.append(_resolve_run(name, settings, path, registry, from_command_line))
     return specs
 
 

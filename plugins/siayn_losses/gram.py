@@ -20,7 +20,10 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     :param normalize: divide by ``C * H * W``, as the seed did.
     """
     batch, channels, height, width = features.shape
-    gram = _Gram.apply(features) if features.requires_grad else _gram_product(features)
+    if features.requires_grad:
+        gram = _Gram.apply(features)
+    else:
+        gram = _gram_product(features, _by_convolution(features))
     if normalize:
         gram = gram / (channels * height * width)
     return gram
@@ -38,13 +41,14 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, features: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(features)
-        return _gram_product(features)
+        ctx.by_convolution = _by_convolution(features)  # the backward takes the same path
+        return _gram_product(features, ctx.by_convolution)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (features,) = ctx.saved_tensors
         symmetric = grad + grad.transpose(1, 2)
-        if _by_convolution(features):
+        if ctx.by_convolution:
             channels = features.shape[1]
             return F.conv2d(features, symmetric.view(channels, channels, 1, 1))
         result = torch.empty_like(features, memory_format=_layout(features))
@@ -56,9 +60,9 @@ class _Gram(torch.autograd.Function):
         return result
 
 
-def _gram_product(features: torch.Tensor) -> torch.Tensor:
-    """``F F^T`` per batch item, unnormalized."""
-    if _by_convolution(features):
+def _gram_product(features: torch.Tensor, by_convolution: bool) -> torch.Tensor:
+    """``F F^T`` per batch item, unnormalized; ``by_convolution``: see :func:`_by_convolution`."""
+    if by_convolution:
         channels = features.shape[1]
         return conv2d_weight(features, (channels, channels, 1, 1), features).view(1, channels, channels)
     rows = _pixel_rows(features)
