@@ -87,3 +87,56 @@ def test_gram_gradient_is_summed_in_place_with_the_next_layers(registry, channel
     sums = [event.name for event in trace.events() if event.name in ("aten::add", "aten::add_")
             and event.input_shapes and event.input_shapes[0] == [1, 8, 12, 12]]
     assert sums == ["aten::add_"]
+
+
+@pytest.mark.parametrize("by_convolution", [False, True])
+def test_both_gram_backward_products_match_a_float64_reference(registry, monkeypatch, by_convolution: bool) -> None:
+    """The backward takes whichever of oneDNN's convolution and BLAS's product the machine
+    runs faster; either gives the float32 gradient, in the features' layout."""
+    from siayn_losses import gram as gram_module
+
+    monkeypatch.setattr(gram_module, "_convolution_is_faster", lambda features, symmetric: by_convolution)
+    gram = registry.create("loss", "gram")
+    generator = torch.Generator().manual_seed(2)
+    features = torch.rand(1, 16, 20, 18, generator=generator).contiguous(memory_format=torch.channels_last)
+    target = gram.target(torch.rand(1, 16, 20, 18, generator=generator).contiguous(memory_format=torch.channels_last))
+    ours = features.clone().requires_grad_(True)
+    expected = features.double().requires_grad_(True)
+    gram(ours, target).backward()
+    reference_gram_loss(expected, target.double()).backward()
+    assert torch.allclose(ours.grad.double(), expected.grad, rtol=1e-4, atol=1e-4 * expected.grad.abs().max().item())
+    assert ours.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_backward_product_is_timed_once_per_feature_shape() -> None:
+    from siayn_losses import gram as gram_module
+
+    features = torch.rand(1, 8, 9, 7).contiguous(memory_format=torch.channels_last)
+    symmetric = torch.rand(1, 8, 8)
+    key = (8, 9, 7, torch.get_num_threads())
+    gram_module._FASTER_BACKWARD.pop(key, None)
+    first = gram_module._convolution_is_faster(features, symmetric)
+    assert gram_module._FASTER_BACKWARD[key] is first
+    gram_module._FASTER_BACKWARD[key] = not first  # a remembered choice is not timed again
+    assert gram_module._convolution_is_faster(features, symmetric) is (not first)
+    gram_module._FASTER_BACKWARD.pop(key)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_content_loss_matches_torch_and_keeps_the_features_layout(registry, reduction: str) -> None:
+    """The content gradient stays channels_last (``F.mse_loss``'s CPU backward would not)."""
+    mse = registry.create("loss", "mse", {"reduction": reduction})
+    generator = torch.Generator().manual_seed(3)
+    features = torch.rand(1, 6, 5, 7, generator=generator, dtype=torch.float64)
+    features = features.contiguous(memory_format=torch.channels_last)
+    target = mse.target(torch.rand(1, 6, 5, 7, generator=generator, dtype=torch.float64))
+    ours = features.clone().requires_grad_(True)
+    expected = features.clone().requires_grad_(True)
+    loss = mse(ours, target)
+    loss.backward()
+    reference = torch.nn.functional.mse_loss(expected, target, reduction=reduction)
+    (0.5 * reference if reduction == "sum" else reference).backward()
+    assert torch.allclose(loss, 0.5 * reference if reduction == "sum" else reference)
+    assert torch.allclose(ours.grad, expected.grad, rtol=1e-10, atol=1e-12)
+    assert ours.grad.is_contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(lambda x: mse(x, target), (features.clone().requires_grad_(True),))

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .gram import gram_matrix
+from .squared import squared_error
 
 
 class MSELoss:
@@ -22,8 +23,8 @@ class MSELoss:
         """Mean squared difference, or the paper's ``1/2 * sum((F - P)^2)``."""
         assert target is not None
         if self.reduction == "sum":
-            return 0.5 * F.mse_loss(features, target, reduction="sum")
-        return F.mse_loss(features, target)
+            return 0.5 * squared_error(features, target)
+        return squared_error(features, target) / features.numel()
 
 
 class GramLoss:

@@ -7,6 +7,7 @@ computed the same way and ``G - T`` does not pick up a difference of implementat
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -41,23 +42,63 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, features: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(features)
-        ctx.by_convolution = _by_convolution(features)  # the backward takes the same path
+        ctx.by_convolution = _by_convolution(features)  # oneDNN in the backward only where eligible
         return _gram_product(features, ctx.by_convolution)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (features,) = ctx.saved_tensors
         symmetric = grad + grad.transpose(1, 2)
-        if ctx.by_convolution:
-            channels = features.shape[1]
-            return F.conv2d(features, symmetric.view(channels, channels, 1, 1))
-        result = torch.empty_like(features, memory_format=_layout(features))
-        rows, out = _pixel_rows(features), _pixel_rows(result)
-        if rows.shape[0] == 1:  # mm: a third faster than a one-item bmm on the 64-channel layer
-            torch.mm(rows[0], symmetric[0], out=out[0])
-        else:
-            torch.bmm(rows, symmetric, out=out)
-        return result
+        if ctx.by_convolution and _convolution_is_faster(features, symmetric):
+            return _backward_by_convolution(features, symmetric)
+        return _backward_by_matrix_product(features, symmetric)
+
+
+def _backward_by_convolution(features: torch.Tensor, symmetric: torch.Tensor) -> torch.Tensor:
+    """``F^T S`` as a 1x1 convolution of one feature map with ``S`` (oneDNN on the CPU)."""
+    channels = features.shape[1]
+    return F.conv2d(features, symmetric.view(channels, channels, 1, 1))
+
+
+def _backward_by_matrix_product(features: torch.Tensor, symmetric: torch.Tensor) -> torch.Tensor:
+    """``F^T S`` as a BLAS matrix product written straight into a tensor in the features' layout."""
+    result = torch.empty_like(features, memory_format=_layout(features))
+    rows, out = _pixel_rows(features), _pixel_rows(result)
+    if rows.shape[0] == 1:  # mm: a third faster than a one-item bmm on the 64-channel layer
+        torch.mm(rows[0], symmetric[0], out=out[0])
+    else:
+        torch.bmm(rows, symmetric, out=out)
+    return result
+
+
+#: (channels, height, width, threads) -> whether the convolution computed ``F^T S`` faster.
+_FASTER_BACKWARD: dict[tuple[int, ...], bool] = {}
+
+
+def _convolution_is_faster(features: torch.Tensor, symmetric: torch.Tensor) -> bool:
+    """Whether oneDNN's 1x1 convolution beats BLAS's matrix product for this feature shape,
+    timed once per shape and thread count (as ``cudnn.benchmark`` picks convolutions).
+
+    Which wins depends on the CPU and its BLAS: on a 2-core AMD EPYC the convolution took
+    half the time at every VGG style layer; on a 2-core Xeon it took 12 times as long at
+    64 channels and 512x512 px, and the same from 256 channels on (docs/performance.md).
+    The two agree to float32 rounding.
+    """
+    key = (*features.shape[1:], torch.get_num_threads())
+    if key not in _FASTER_BACKWARD:
+        seconds = {way: _best_of_two(way, features, symmetric)
+                   for way in (_backward_by_convolution, _backward_by_matrix_product)}
+        _FASTER_BACKWARD[key] = seconds[_backward_by_convolution] < seconds[_backward_by_matrix_product]
+    return _FASTER_BACKWARD[key]
+
+
+def _best_of_two(way: Any, features: torch.Tensor, symmetric: torch.Tensor) -> float:
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        way(features, symmetric)
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def _gram_product(features: torch.Tensor, by_convolution: bool) -> torch.Tensor:
@@ -70,12 +111,14 @@ def _gram_product(features: torch.Tensor, by_convolution: bool) -> torch.Tensor:
 
 
 def _by_convolution(features: torch.Tensor) -> bool:
-    """Whether to compute both products as a 1x1 convolution (backward) and its weight
-    gradient (forward), for one channels-last float32 feature map on the CPU.
+    """Whether to compute ``F F^T`` as a 1x1 convolution's weight gradient, for one
+    channels-last float32 feature map on the CPU, and to let the backward choose between
+    that convolution and a matrix product (:func:`_convolution_is_faster`).
 
-    There they run in oneDNN, the library of the backbone's own convolutions: measured on a
-    2-core AMD EPYC, the five VGG16 style layers' products for a 512 px step took 51 ms
-    instead of the BLAS matrix products' 114 ms, with the same float32 accuracy
+    There the products run in oneDNN, the library of the backbone's own convolutions:
+    measured on a 2-core AMD EPYC, the five VGG16 style layers' products for a 512 px step
+    took 51 ms instead of the BLAS matrix products' 114 ms, with the same float32 accuracy;
+    on a 2-core Xeon the forward product was as fast or faster, up to a third
     (docs/performance.md).
     """
     return (
