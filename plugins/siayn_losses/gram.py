@@ -86,9 +86,8 @@ def _convolution_is_faster(features: torch.Tensor, symmetric: torch.Tensor) -> b
     """
     key = (*features.shape[1:], torch.get_num_threads())
     if key not in _FASTER_BACKWARD:
-        seconds = {way: _best_of_two(way, features, symmetric)
-                   for way in (_backward_by_convolution, _backward_by_matrix_product)}
-        _FASTER_BACKWARD[key] = seconds[_backward_by_convolution] < seconds[_backward_by_matrix_product]
+        convolution = _best_of_two(_backward_by_convolution, features, symmetric)
+        _FASTER_BACKWARD[key] = convolution < _best_of_two(_backward_by_matrix_product, features, symmetric)
     return _FASTER_BACKWARD[key]
 
 
