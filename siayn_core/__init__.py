@@ -1,8 +1,9 @@
 """SIAYN ("Style Is All You Need"): neural style transfer by image optimization, built from plugins.
 
-Everything a plugin may use is importable from this package; the names in ``__all__``
-are the public API. Names backed by torch are imported on first use, so
-``import siayn_core`` stays cheap.
+The public API is ``__all__``, in two parts: :data:`PLUGIN_API`, everything a plugin may
+use, and :data:`LIBRARY_API`, what a script calls (``stylize("photo.jpg", "starry.jpg",
+size=512)``). Names backed by torch are imported on first use, so ``import siayn_core``
+stays cheap.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from .errors import PluginError, SiaynError, closest, unknown_name_message
 from .hookspecs import Register, hookimpl, hookspec
-from .options import OptionSpec, coerce, describe, option
+from .options import OptionSpec, option
 from .plugins import PluginHost, PluginInfo, load_plugins
 from .protocols import (
     Backbone,
@@ -27,12 +28,59 @@ from .registry import KINDS, Component, Registry
 
 __version__ = "0.1.0"
 
+# The plugin surface: what a backbone, loss, initialiser, optimizer or postprocessor uses.
+PLUGIN_API = [
+    "KINDS",
+    "Backbone",
+    "Component",
+    "FeatureExtractor",
+    "FrozenExtractor",
+    "Initialiser",
+    "Loss",
+    "OptimizerFactory",
+    "OptionSpec",
+    "PluginError",
+    "PostprocessContext",
+    "Postprocessor",
+    "Register",
+    "SiaynError",
+    "closest",
+    "hookimpl",
+    "hookspec",
+    "option",
+    "unknown_name_message",
+    # image helpers, so that plugins read, size and write pictures as the core does
+    "atomic_path",
+    "image_files",
+    "read_image",
+    "resize",
+    "scaled_size",
+    "to_pil",
+    "to_tensor",
+    "write_image",
+    "write_text",
+    "unique_path",
+]
+
+# The library surface: what a script or notebook calls.
+LIBRARY_API = [
+    "PluginHost",
+    "PluginInfo",
+    "Registry",
+    "StylizeOptions",
+    "__version__",
+    "load_plugins",
+    "stylize",
+]
+
 # Public names whose modules import torch or other heavy libraries: loaded on first access.
 _LAZY: dict[str, str] = {
     "FrozenExtractor": ".extractor",
+    "StylizeOptions": ".config",
     "read_image": ".image_io",
     "resize": ".image_io",
     "scaled_size": ".image_io",
+    "stylize": ".api",
     "to_tensor": ".image_io",
     "to_pil": ".image_io",
     "write_image": ".image_io",
@@ -42,34 +90,7 @@ _LAZY: dict[str, str] = {
     "unique_path": ".postprocess",
 }
 
-__all__ = [
-    "KINDS",
-    "Backbone",
-    "Component",
-    "FeatureExtractor",
-    "Initialiser",
-    "Loss",
-    "OptimizerFactory",
-    "OptionSpec",
-    "PluginError",
-    "PluginHost",
-    "PluginInfo",
-    "PostprocessContext",
-    "Postprocessor",
-    "Register",
-    "Registry",
-    "SiaynError",
-    "__version__",
-    "closest",
-    "coerce",
-    "describe",
-    "hookimpl",
-    "hookspec",
-    "load_plugins",
-    "option",
-    "unknown_name_message",
-    *_LAZY,
-]
+__all__ = [*PLUGIN_API, *LIBRARY_API]
 
 
 def __getattr__(name: str) -> Any:

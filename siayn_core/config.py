@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from .registry import Registry
 
 DEFAULT_CONFIG_NAME = "style_transfer_default.yaml"
+#: ``siayn stylize PHOTO STYLE`` without ``--size`` or ``scaler``: the output keeps the
+#: photo's size, its longer side capped at this many px (about a minute on 2 CPU cores).
+DEFAULT_PHOTO_SIZE = 256
 #: What ``--device`` accepts; ``auto`` picks cuda, then mps, then cpu.
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -52,6 +55,12 @@ class StylizeOptions:
         help="output size relative to the content image (0.5 halves it; above 1 is the seed's 'super resolution')",
         minimum=0.01,
         maximum=16.0,
+    )
+    size: int | None = option(
+        None,
+        help="output size: the longer side in px, aspect ratio kept (wins over scaler); "
+        "null: the content image's size times scaler",
+        minimum=16,
     )
     init_method: str = option(
         "content", help="initialiser of the generated image: random, content or style (or a plugin's)"
@@ -232,6 +241,7 @@ def load_stylize_runs(
     styles: Sequence[str | Path] = (),
     postprocess: Sequence[Any] = (),
     registry: Registry | None = None,
+    photo_size: int | None = DEFAULT_PHOTO_SIZE,
 ) -> list[RunSpec]:
     """Read, select, override and validate the runs of a stylize config.
 
@@ -244,6 +254,9 @@ def load_stylize_runs(
     :param postprocess: steps appended to each run's ``postprocess`` list (``--post``).
     :param registry: when given, component names and their options are checked now, so a typo
         in the last run is reported before the first one starts.
+    :param photo_size: with ``content``, and neither ``size`` nor ``scaler`` set by ``overrides``:
+        the output keeps the photo's own size, its longer side capped at this many px (the
+        config's ``scaler`` was written for its own images, not for this photo).
     :raises SiaynError: naming the key, the run and the file.
     """
     path = Path(config_path) if config_path is not None else default_config_path()
@@ -255,13 +268,17 @@ def load_stylize_runs(
     specs = []
     for name, settings in runs.items():
         settings = apply_overrides(settings, overrides)
+        cap = None
         if content is not None:
             settings["content"] = str(content)
+            if photo_size is not None and not {"size", "scaler"} & set(overrides):
+                settings["scaler"], settings["size"] = 1.0, None
+                cap = photo_size
         if styles:
             settings["style"] = [str(style) for style in styles]
         if postprocess:
             settings["postprocess"] = [*(settings.get("postprocess") or []), *postprocess]
-        specs.append(_resolve_run(name, settings, path, registry, from_command_line))
+        specs.append(_resolve_run(name, settings, path, registry, from_command_line, size_cap=cap))
     return specs
 
 
@@ -298,7 +315,13 @@ def _hints() -> dict[str, Any]:
 
 
 def _resolve_run(
-    name: str, settings: Mapping[str, Any], source: Path, registry: Registry | None, from_command_line: Collection[str]
+    name: str,
+    settings: Mapping[str, Any],
+    source: Path,
+    registry: Registry | None,
+    from_command_line: Collection[str],
+    *,
+    size_cap: int | None = None,
 ) -> RunSpec:
     where = f"run {name!r} in {source}"
     options = build_options(settings, where=where, from_command_line=from_command_line)
@@ -309,6 +332,11 @@ def _resolve_run(
     style_paths = tuple(
         resolve_file(style, style_dirs, what=f"style image of {where}") for style in options.style
     )
+    if size_cap is not None:
+        from .image_io import read_image
+
+        if max(read_image(content_path).size) > size_cap:
+            options = dataclasses.replace(options, size=size_cap)
     spec = RunSpec(name=name, options=options, content=content_path, styles=style_paths, source=source)
     if registry is not None:
         check_components(options, registry, where=where)

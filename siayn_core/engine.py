@@ -27,7 +27,7 @@ import torch
 
 from .config import COMPONENT_KEYS, DEVICES, RunSpec, StylizeOptions, component_options, style_weights
 from .errors import SiaynError
-from .image_io import read_image, resize, scaled_size, to_pil, to_tensor, write_image, write_text
+from .image_io import output_size, read_image, resize, to_pil, to_tensor, write_image, write_text
 from .bounds import BoxProjection
 from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample, upsample_detail
 
@@ -256,7 +256,8 @@ def stylize(
 ) -> StylizeResult:
     """Paint ``content`` in the style of ``styles``.
 
-    :param content: the photo; the output has its size times ``options.scaler``.
+    :param content: the photo; the output's longer side is ``options.size`` px, or without
+        it the photo's size times ``options.scaler``.
     :param styles: one or more style images (blended with ``options.style_weight``).
     :param registry: where the components named in ``options`` are looked up.
     :param device: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda`` or ``mps``.
@@ -282,7 +283,7 @@ def stylize(
         # with the seed too, without disturbing the caller's global generator.
         torch.manual_seed(seed)
         components, record = build_components(options, registry, torch_device)
-    size = scaled_size(content.size, options.scaler)
+    size = output_size(content.size, longer_side=options.size, scale=options.scaler)
     # Coarse to fine (see siayn_core.schedule): step numbers run on across the stages.
     stages = stages_for(options, size)
     objective = Objective(options, components, len(styles))
@@ -603,7 +604,8 @@ def run_stylize(
     run_dir = resume.run_dir if resume else claim_run_dir(Path(output_dir), spec.name, overwrite=overwrite)
     image_path = resume.image_path if resume else run_dir / f"{result_stem(spec.content, spec.styles)}.png"
     frames = (
-        FrameWriter(run_dir / "frames", options.save_every, options.num_steps, scaled_size(content.size, options.scaler),
+        FrameWriter(run_dir / "frames", options.save_every, options.num_steps,
+                    output_size(content.size, longer_side=options.size, scale=options.scaler),
                     fresh=resume is None)
         if options.save_every
         else None

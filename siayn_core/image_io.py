@@ -116,6 +116,14 @@ def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
+def output_size(size: tuple[int, int], *, longer_side: int | None, scale: float) -> tuple[int, int]:
+    """The size of a result made from an image of ``size``: its longer side set to
+    ``longer_side`` px when given (aspect ratio kept), else ``size`` times ``scale``."""
+    if longer_side is None:
+        return scaled_size(size, scale)
+    return scaled_size(size, longer_side / max(size))
+
+
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """A PIL RGB image as a ``(1, 3, H, W)`` float tensor in ``[0, 1]``."""
     import torch

@@ -83,11 +83,13 @@ def load_plugins(
     """Load every plugin and build the registry.
 
     :param extra_modules: dotted module paths to register as plugins for this call;
-        ``no:NAME`` blocks plugin ``NAME`` instead.
+        ``no:NAME`` blocks plugin ``NAME`` instead. A module that cannot be imported is a
+        :class:`PluginError` (an installed entry point that fails is reported and skipped).
     :param env: the environment to read the ``SIAYN_*`` variables from (default ``os.environ``).
     :param on_error: called for each plugin that failed and was skipped (default: a warning
         through the ``siayn`` logger).
-    :raises PluginError: on a name collision, or any load error in strict mode.
+    :raises PluginError: on a name collision, an extra module that cannot be imported, or
+        any load error in strict mode.
     """
     env = os.environ if env is None else env
     strict = env.get("SIAYN_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -138,7 +140,10 @@ def load_plugins(
         try:
             loaded.append((info, importlib.import_module(module_name)))
         except Exception as error:
-            fail(info, error)
+            # The user asked for this module by name: running on without it would hide the typo.
+            raise PluginError(
+                f"--plugin {module_name}: the module cannot be imported: {_describe_error(error)}"
+            ) from None
 
     registry = Registry()
     for info, module in loaded:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from siayn_core import SiaynError, describe
+from siayn_core import SiaynError
+from siayn_core.options import describe
 from siayn_core.config import (
     StylizeOptions,
     build_options,

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siayn_core import SiaynError, coerce
+from siayn_core import SiaynError
+from siayn_core.options import coerce
 from siayn_core.configfile import load_runs, parse_overrides, resolve_file, select_runs
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed_style_transfer_default.yaml"

@@ -118,15 +118,18 @@ def test_collision_names_both_plugins_and_how_to_block(make_plugin) -> None:
     assert f"--plugin no:{second}" in message
 
 
-def test_broken_import_is_reported_and_skipped(make_plugin) -> None:
-    good = make_plugin(GREETER)
+def test_named_module_that_cannot_be_imported_is_an_error(make_plugin) -> None:
     broken = make_plugin("raise RuntimeError('boom at import')\n")
-    reported = []
-    host = load_plugins([broken, good], on_error=reported.append)
-    info = next(i for i in host.plugins if i.name == broken)
-    assert info.error == "RuntimeError: boom at import"
-    assert [i.name for i in reported] == [broken]
-    assert host.registry.get("postprocessor", "greet").plugin == good
+    with pytest.raises(PluginError, match=rf"--plugin {broken}: the module cannot be imported: RuntimeError: boom"):
+        load_plugins([broken])
+
+
+def test_cli_plugin_that_does_not_exist_exits_2_and_writes_nothing(tmp_path) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("stylize", "c.jpg", "s.jpg", "-o", str(out), "--plugin", "no_such_module_xyz")
+    assert code == 2
+    assert stderr.count("\n") == 1 and "no_such_module_xyz" in stderr and "Traceback" not in stderr
+    assert not out.exists()
 
 
 def test_raising_hook_is_reported_and_its_components_dropped(make_plugin) -> None:
@@ -159,7 +162,7 @@ def test_invalid_registration_is_a_plugin_error(make_plugin) -> None:
 def test_strict_mode_makes_load_errors_fatal(make_plugin, monkeypatch) -> None:
     broken = make_plugin("import a_module_that_does_not_exist\n")
     monkeypatch.setenv("SIAYN_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match=rf"plugin '{broken}' failed to load: ModuleNotFoundError"):
+    with pytest.raises(PluginError, match=rf"--plugin {broken}: the module cannot be imported: ModuleNotFoundError"):
         load_plugins([broken])
     code, _, stderr = run_cli("plugins", "list", "--plugin", broken)
     assert code == 2
@@ -168,7 +171,13 @@ def test_strict_mode_makes_load_errors_fatal(make_plugin, monkeypatch) -> None:
 
 def test_plugins_list_json(make_plugin) -> None:
     module = make_plugin(GREETER)
-    broken = make_plugin("raise ImportError('missing dependency')\n")
+    broken = make_plugin(
+        """
+        @hookimpl
+        def register_losses(register):
+            raise ImportError('missing dependency')
+        """
+    )
     code, stdout, stderr = run_cli("plugins", "list", "--json", "--plugin", module, "--plugin", broken)
     assert code == 0
     entries = {entry["name"]: entry for entry in json.loads(stdout)}

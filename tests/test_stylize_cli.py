@@ -101,10 +101,25 @@ def test_positional_content_and_styles(tmp_path: Path, small_images: dict[str, P
     )
     assert code == 0, stderr
     result = tmp_path / "out" / "default" / "tubingen!-!starry_night+great_wave.png"
-    assert stdout.strip() == str(result) and read_image(result).size == (24, 18)  # the default config's scaler
+    assert stdout.strip() == str(result) and read_image(result).size == (48, 36)  # the photo's own size
     record = json.loads((result.parent / "run.json").read_text())
     assert record["config"]["style"] == [str(small_images["starry_night"]), str(small_images["great_wave"])]
     assert record["config"]["style_weight"] == [1e5, 2e5]
+
+
+def test_size_sets_the_longer_side_and_positional_runs_cap_large_photos(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    read_image(examples_dir() / "tubingen.jpg").resize((600, 450)).save(photo)
+    style = examples_dir() / "starry_night.jpg"
+    fast = [arg for arg in FAST if arg != "--quiet"]
+    code, _, stderr = stylize(photo, style, "-o", tmp_path / "sized", *fast, "--size", "40")
+    assert code == 0, stderr
+    assert read_image(tmp_path / "sized" / "default" / "photo!-!starry_night.png").size == (40, 30)
+    assert "run 'default': 40x30 px output from the 600x450 px photo.png" in stderr
+    code, _, stderr = stylize(photo, style, "-o", tmp_path / "capped", *fast, "--set", "num_steps=1")
+    assert code == 0, stderr
+    assert read_image(tmp_path / "capped" / "default" / "photo!-!starry_night.png").size == (256, 192)
+    assert "256x192 px output from the 600x450 px photo.png (capped at the default 256 px" in stderr
 
 
 def test_a_second_run_never_overwrites_the_first(tmp_path: Path, small_images: dict[str, Path]) -> None:

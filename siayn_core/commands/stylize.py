@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..cli import load_host, plugin_option
-from ..config import DEFAULT_CONFIG_NAME, DEVICES
+from ..config import DEFAULT_CONFIG_NAME, DEFAULT_PHOTO_SIZE, DEVICES
 from ..guards import check_images, check_writable_dir, pixel_limit
 from ..interrupts import EXIT_INTERRUPTED, StopOnSignal, mark_record
 
@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path), default=Path("output"), show_default=True,
     metavar="DIR", help="Results go to DIR/<run>/.",
+)
+@click.option(
+    "--size", type=click.IntRange(min=16), default=None, metavar="PX",
+    help="Longer side of the output in px (same as --set size=PX). Default for CONTENT STYLE: "
+    f"the photo's own size, capped at {DEFAULT_PHOTO_SIZE} px (about a minute on 2 CPU cores).",
 )
 @click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -66,6 +71,7 @@ def stylize(
     config_path: Path | None,
     run_names: tuple[str, ...],
     output: Path,
+    size: int | None,
     overrides: tuple[str, ...],
     post_steps: tuple[str, ...],
     device: str,
@@ -88,6 +94,8 @@ def stylize(
     from ..config import load_stylize_runs
     from ..errors import SiaynError
 
+    if size is not None:
+        overrides = (*overrides, f"size={size}")
     if resume is not None:
         flags = {"config_path": "--config", "run_names": "--run", "output": "--output", "post_steps": "--post",
                  "overwrite": "--overwrite"}
@@ -118,8 +126,9 @@ def stylize(
             registry=host.registry,
         )
         check_images(path for spec in specs for path in (spec.content, *spec.styles))
+        capped_by_default = bool(images) and size is None
         run_all(specs, registry=host.registry, output=output, device=device, seed=seed, quiet=quiet,
-                overwrite=overwrite)
+                overwrite=overwrite, capped_by_default=capped_by_default)
 
 
 def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str], device: str, seed: int | None,
@@ -136,7 +145,8 @@ def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str
 
 
 def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, device: str, seed: int | None,
-            quiet: bool, overwrite: bool, resume: ResumePoint | None = None) -> None:
+            quiet: bool, overwrite: bool, resume: ResumePoint | None = None,
+            capped_by_default: bool = False) -> None:
     """Run ``specs`` in order, printing each result's paths; the first Ctrl-C or SIGTERM
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
     from ..engine import resolve_device, run_stylize
@@ -146,6 +156,8 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
         for spec in specs:
             if interrupt.triggered:
                 break
+            if not quiet:
+                click.echo(size_line(spec, capped_by_default=capped_by_default), err=True)
             result = run_stylize(
                 spec,
                 registry=registry,
@@ -172,3 +184,18 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
     if interrupt.triggered:
         click.echo(f"siayn: interrupted by {interrupt.signal_name}", err=True)
         sys.exit(EXIT_INTERRUPTED)
+
+
+def size_line(spec: RunSpec, *, capped_by_default: bool) -> str:
+    """``siayn: run 'default': 256x192 px output from the 512x384 px tubingen.jpg ...``."""
+    from ..image_io import output_size, read_image
+
+    options = spec.options
+    content_size = read_image(spec.content).size
+    width, height = output_size(content_size, longer_side=options.size, scale=options.scaler)
+    line = (f"siayn: run {spec.name!r}: {width}x{height} px output from the "
+            f"{content_size[0]}x{content_size[1]} px {spec.content.name}")
+    if capped_by_default and options.size == DEFAULT_PHOTO_SIZE:
+        line += (f" (capped at the default {DEFAULT_PHOTO_SIZE} px, about a minute on 2 CPU cores; "
+                 "--size PX for another size)")
+    return line
