@@ -117,7 +117,8 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Any) ->
     import copy
 
     torch = _torch()
-    from siayn_core.engine import Objective, build_components, optimize_at_size
+    from siayn_core.engine import optimize_at_size
+    from siayn_core.objective import Objective, build_components
 
     generator = torch.Generator().manual_seed(0)
     opts = options(backbone=arch, backbone_options={"weights": "none"}, min_size=None, **LAYERS)
@@ -319,7 +320,8 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
     """
     torch = _torch()
     from siayn_core.config import examples_dir
-    from siayn_core.engine import Objective, build_components, stages_for, stylize
+    from siayn_core.engine import stages_for, stylize
+    from siayn_core.objective import Objective, build_components
     from siayn_core.image_io import read_image, resize, scaled_size, to_tensor
     from siayn_core.schedule import upsample
 

@@ -30,8 +30,6 @@ DEFAULT_CONFIG_NAME = "style_transfer_default.yaml"
 #: ``siayn stylize PHOTO STYLE`` without ``--size`` or ``scaler``: the output keeps the
 #: photo's size, its longer side capped at this many px (about a minute on 2 CPU cores).
 DEFAULT_PHOTO_SIZE = 256
-#: What ``--device`` accepts; ``auto`` picks cuda, then mps, then cpu.
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 #: Seed-level keys that fill an option of the chosen component when it declares one
 #: (an entry in the component's ``*_options`` mapping wins over them).

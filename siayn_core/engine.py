@@ -1,8 +1,9 @@
 """The optimization loop: style transfer by image optimization (Gatys et al. 2016).
 
 :func:`stylize` turns PIL images and :class:`~siayn_core.config.StylizeOptions` into a
-stylized image; :func:`run_stylize` runs one :class:`~siayn_core.config.RunSpec` and writes
-its files. The CLI and the GUI both call these: there is no second copy of the loop.
+stylized image and its losses, coarse to fine (:mod:`siayn_core.schedule`), in tiles when
+the image is large (:mod:`siayn_core.tiling`). It writes no files: :mod:`siayn_core.runs`
+does, and :func:`siayn_core.stylize` is the one-line call for scripts.
 
 Every component (backbone, losses, initialiser, optimizer) comes from the registry, so this
 module knows nothing about VGG, Gram matrices or L-BFGS.
@@ -11,34 +12,27 @@ module knows nothing about VGG, Gram matrices or L-BFGS.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import platform
 import secrets
-import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .config import COMPONENT_KEYS, DEVICES, RunSpec, StylizeOptions, component_options, style_weights
-from .errors import SiaynError
-from .image_io import output_size, read_image, resize, to_pil, to_tensor, write_image, write_text
 from .bounds import BoxProjection
+from .config import StylizeOptions
+from .devices import resolve_device
+from .errors import SiaynError
+from .image_io import output_size, resize, to_tensor
+from .objective import Objective, build_components
 from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample, upsample_detail
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from .registry import Registry
-    from .resume import ResumePoint
-
-#: Joins the content and style names in a result's file name, as the seed did.
-NAME_SEPARATOR = "!-!"
 
 
 @dataclass(frozen=True)
@@ -85,27 +79,6 @@ class StylizeResult:
     seed: int = 0
     components: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class RunOutput:
-    """The files :func:`run_stylize` wrote.
-
-    :param run_dir: ``<output>/<run>`` (or ``<output>/<run>-2``... when that was taken).
-    :param image: the stylized image, before any postprocessing.
-    :param metadata: ``run.json``.
-    :param processed: the postprocessed images, in the order of the run's ``postprocess`` list.
-    :param frames: the folder of intermediate frames, when ``save_every`` is set.
-    """
-
-    run: str
-    run_dir: Path
-    image: Path
-    metadata: Path
-    result: StylizeResult
-    processed: list[Path] = field(default_factory=list)
-    frames: Path | None = None
-
-
 class DivergedError(SiaynError):
     """The loss became NaN or infinite: the optimization diverged.
 
@@ -129,118 +102,6 @@ def divergence_message(total: float, step: int, options: StylizeOptions | None =
         f"the loss became {total} at step {step}: the optimization diverged; lower {lr} or the style/"
         "content weights, or switch optimizer (--set opt=lbfgs, or opt=adam with lr 0.02)"
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda, else mps, else cpu; an unavailable device is a SiaynError."""
-    name = (name or "auto").strip().lower()
-    mps = getattr(torch.backends, "mps", None)
-    mps_available = bool(mps and mps.is_available())
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "mps" if mps_available else "cpu"
-    kind = name.split(":", 1)[0]
-    if kind not in DEVICES:
-        raise SiaynError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise SiaynError("device 'cuda' requested but CUDA is not available; use --device auto or cpu")
-    if kind == "mps" and not mps_available:
-        raise SiaynError("device 'mps' requested but MPS is not available; use --device auto or cpu")
-    return torch.device(name)
-
-
-class Objective:
-    """The weighted loss of a generated image against targets fixed at one image size.
-
-    One backbone forward pass per evaluation serves the content and every style loss.
-    """
-
-    def __init__(self, options: StylizeOptions, components: Mapping[str, Any], n_styles: int) -> None:
-        self.extractor = components["backbone"]
-        self.content_loss = components["content_loss"]
-        self.style_loss = components["style_loss"]
-        self.tv_loss = components["tv_loss"] if options.tv_weight else None
-        self.content_weight = options.content_weight
-        self.tv_weight = options.tv_weight or 0.0
-        self.content_layers = list(dict.fromkeys(options.content_layers))
-        layer_weights = options.style_layers_weights or [1.0] * len(options.style_layers)
-        # The seed's rule: the weighted layer losses are averaged over the style layers.
-        self.style_coefficients = [
-            {layer: weight * lw / len(options.style_layers) for layer, lw in zip(options.style_layers, layer_weights)}
-            for weight in style_weights(options, n_styles)
-        ]
-        self.content_targets: dict[str, torch.Tensor] = {}
-        self.style_targets: list[dict[str, torch.Tensor]] = []
-        self._zero = torch.zeros(())
-
-    @torch.no_grad()
-    def set_targets(self, content: torch.Tensor, styles: Sequence[torch.Tensor]) -> None:
-        """Compute the content and style targets (once per image size)."""
-        self._zero = content.new_zeros(())
-        features = self._features_of(content, "content")
-        self.content_targets = {layer: self.content_loss.target(features[layer]) for layer in self.content_layers}
-        self.style_targets = []
-        for style, coefficients in zip(styles, self.style_coefficients):
-            features = self._features_of(style, "style")
-            self.style_targets.append(
-                {layer: self.style_loss.target(features[layer]) for layer, c in coefficients.items() if c}
-            )
-
-    def _features_of(self, image: torch.Tensor, what: str) -> Mapping[str, torch.Tensor]:
-        try:
-            return self.extractor(image)
-        except RuntimeError as error:
-            if "too small" not in str(error):
-                raise
-            height, width = image.shape[-2:]
-            raise SiaynError(
-                f"the {what} image is too small for the chosen layers at {width}x{height} px: "
-                "raise scaler (or use a larger image), or choose shallower layers"
-            ) from None
-
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The total loss (for backward) and the detached terms ``[total, content, style, tv]``."""
-        features = self.extractor(image)
-        zero = self._zero
-        content = zero
-        if self.content_weight:
-            for layer, target in self.content_targets.items():
-                content = content + self.content_loss(features[layer], target)
-            content = content * (self.content_weight / len(self.content_targets))
-        style = zero
-        for targets, coefficients in zip(self.style_targets, self.style_coefficients):
-            for layer, target in targets.items():
-                style = style + coefficients[layer] * self.style_loss(features[layer], target)
-        tv = self.tv_weight * self.tv_loss(image, None) if self.tv_loss is not None else zero
-        total = content + style + tv
-        return total, torch.stack((total, content, style, tv)).detach()
-
-
-def build_components(
-    options: StylizeOptions, registry: Registry, device: torch.device
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Create every component a run names; returns them with a record of what was used.
-
-    The backbone entry is already the feature extractor for the run's layers, on ``device``.
-    """
-    built: dict[str, Any] = {}
-    record: dict[str, dict[str, Any]] = {}
-    for key, (kind, _) in COMPONENT_KEYS.items():
-        name = getattr(options, key)
-        values = component_options(options, key, registry)
-        component = registry.get(kind, name)
-        built[key] = registry.create(kind, name, values)
-        record[key] = {"name": name, "component": component.name, "plugin": component.plugin, "options": values}
-    layers = list(dict.fromkeys([*options.content_layers, *options.style_layers]))
-    extractor = built["backbone"].extractor(layers)
-    if isinstance(extractor, torch.nn.Module):
-        extractor = extractor.to(device)
-    from .acceleration import accelerate
-
-    built["backbone"] = accelerate(
-        extractor, device, channels_last=options.channels_last, precision=options.precision, compile=options.compile
-    )
-    return built, record
-
 
 def stylize(
     content: Image.Image,
@@ -466,100 +327,8 @@ def optimize_at_size(
     return image.detach(), records, False
 
 
-# --------------------------------------------------------------------------- run files
-
-
-def result_stem(content: Path, styles: Sequence[Path]) -> str:
-    """``<content>!-!<style1>+<style2>``: the seed's result name, several styles joined by ``+``."""
-    return f"{content.stem}{NAME_SEPARATOR}{'+'.join(style.stem for style in styles)}"
-
-
-def claim_run_dir(output_dir: Path, name: str, *, overwrite: bool) -> Path:
-    """The folder for a run's files: ``<output>/<name>``, or ``<name>-2``, ``-3``... when it
-    already holds files, so no earlier result is replaced (unless ``overwrite``)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    candidate, number = output_dir / name, 1
-    while True:
-        if overwrite and number == 1:
-            candidate.mkdir(exist_ok=True)
-            return candidate
-        try:
-            candidate.mkdir()  # atomic: two processes never claim the same folder
-            return candidate
-        except FileExistsError:
-            if candidate.is_dir() and not any(candidate.iterdir()):
-                return candidate
-        number += 1
-        candidate = output_dir / f"{name}-{number}"
-
-
-class FrameWriter:
-    """A callback saving the image every ``every`` steps (and at the last) as
-    ``frame_<step>.png``, zero-padded so that names sort in step order."""
-
-    def __init__(
-        self, directory: Path, every: int, num_steps: int, size: tuple[int, int] | None = None, *, fresh: bool = True
-    ) -> None:
-        self.directory = directory
-        self.every = every
-        self.size = size  # frames of coarse multi-scale stages are enlarged to the output size
-        self.width = max(4, len(str(num_steps)))
-        if fresh and directory.is_dir():  # an overwritten run: old frames would mix into the new GIF
-            shutil.rmtree(directory)
-
-    def __call__(self, iterate: Iterate) -> None:
-        if iterate.step % self.every == 0 or iterate.step == iterate.num_steps:
-            # write_image creates the folder with the first frame
-            frame = to_pil(iterate.image)
-            if self.size is not None and frame.size != self.size:
-                frame = resize(frame, self.size)
-            write_image(frame, self.directory / f"frame_{iterate.step:0{self.width}d}.png")
-
-
-class ProgressBar:
-    """A rich progress bar on stderr showing the step, the losses, it/s and the ETA."""
-
-    def __init__(self, description: str, num_steps: int) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        class SpeedColumn(ProgressColumn):
-            def render(self, task: Any) -> Text:
-                return Text(f"{task.speed:.2f} it/s" if task.speed else "- it/s")
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=20),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[losses]}"),
-            SpeedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self.task = self.progress.add_task(description, total=num_steps, losses="")
-
-    def __enter__(self) -> ProgressBar:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, iterate: Iterate) -> None:
-        losses = iterate.losses
-        text = " ".join(f"{key} {losses[key]:.3g}" for key in ("total", "content", "style", "tv"))
-        self.progress.update(self.task, completed=iterate.step, total=iterate.num_steps, losses=text)
-
-
-def _chain(callbacks: Sequence[Callback | None]) -> Callback:
+def chain(callbacks: Sequence[Callback | None]) -> Callback:
+    """One callback calling each of ``callbacks`` (None entries skipped); True from any stops the run."""
     active = [callback for callback in callbacks if callback is not None]
 
     def call_all(iterate: Iterate) -> bool:
@@ -569,181 +338,3 @@ def _chain(callbacks: Sequence[Callback | None]) -> Callback:
         return stop
 
     return call_all
-
-
-def run_stylize(
-    spec: RunSpec,
-    *,
-    registry: Registry,
-    output_dir: str | Path,
-    device: str = "auto",
-    seed: int | None = None,
-    quiet: bool = False,
-    callback: Callback | None = None,
-    overwrite: bool = False,
-    resume: ResumePoint | None = None,
-) -> RunOutput:
-    """Run one config run and write its files under ``output_dir``.
-
-    Writes ``<output>/<run>/<content>!-!<style>.png``, ``run.json`` and, with
-    ``save_every``, ``frames/frame_<step>.png``. An existing run folder is never reused:
-    the next free ``<run>-2``, ``<run>-3``... is taken instead, unless ``overwrite``.
-
-    :param quiet: no progress bar.
-    :param callback: also called after every step (e.g. a GUI preview); True stops the run.
-    :param resume: go on with a stopped run (see :mod:`siayn_core.resume`) in its own folder,
-        from its saved image and step; ``spec`` and ``output_dir`` are then ignored.
-    :raises DivergedError: after saving the last image with a finite loss and ``run.json``
-        (marked ``"diverged": true``).
-    """
-    if resume is not None:
-        spec = resume.spec
-    options = spec.options
-    content = read_image(spec.content)
-    styles = [read_image(path) for path in spec.styles]
-    run_dir = resume.run_dir if resume else claim_run_dir(Path(output_dir), spec.name, overwrite=overwrite)
-    image_path = resume.image_path if resume else run_dir / f"{result_stem(spec.content, spec.styles)}.png"
-    frames = (
-        FrameWriter(run_dir / "frames", options.save_every, options.num_steps,
-                    output_size(content.size, longer_side=options.size, scale=options.scaler),
-                    fresh=resume is None)
-        if options.save_every
-        else None
-    )
-    try:
-        with ExitStack() as stack:
-            progress = None if quiet else stack.enter_context(ProgressBar(spec.name, options.num_steps))
-            result = stylize(
-                content,
-                styles,
-                options,
-                registry=registry,
-                device=device,
-                seed=seed,
-                callback=_chain([frames, progress, callback]),
-                start=resume.image if resume else None,
-                steps_done=resume.steps_done if resume else 0,
-            )
-    except DivergedError as error:
-        if error.result is None:
-            with suppress(OSError):
-                run_dir.rmdir()
-            raise
-        saved = _save(spec, run_dir, image_path, frames, error.result, resume, diverged=str(error))
-        raise DivergedError(
-            f"{error}; kept the image of step {error.result.steps} (the last with a finite loss): "
-            f"{saved.image}",
-            error.result,
-            loss=error.loss,
-            step=error.step,
-        ) from None
-    except BaseException:
-        with suppress(OSError):
-            run_dir.rmdir()  # only if the failed run left it empty: the next run may use it
-        raise
-    output = _save(spec, run_dir, image_path, frames, result, resume)
-    # run.json is written with the image, then again with the postprocessed files, so a
-    # run killed while postprocessing still has both.
-    output = dataclasses.replace(
-        output, processed=postprocess_result(to_pil(result.image), spec, image_path, registry=registry)
-    )
-    if output.processed:
-        write_text(json.dumps(run_record(spec, output), indent=2) + "\n", output.metadata)
-    return output
-
-
-def _save(
-    spec: RunSpec,
-    run_dir: Path,
-    image_path: Path,
-    frames: FrameWriter | None,
-    result: StylizeResult,
-    resume: ResumePoint | None,
-    *,
-    diverged: str | None = None,
-) -> RunOutput:
-    """Write a run's image and run.json (atomically); a resumed run's losses include the
-    steps taken before it stopped."""
-    if resume is not None:
-        result.losses = [*resume.losses, *result.losses]
-        result.steps = len(result.losses)
-    write_image(to_pil(result.image), image_path)
-    output = RunOutput(
-        run=spec.name,
-        run_dir=run_dir,
-        image=image_path,
-        metadata=run_dir / "run.json",
-        result=result,
-        frames=frames.directory if frames else None,
-    )
-    record = run_record(spec, output)
-    if resume is not None:
-        record["resumed_from"] = resume.steps_done
-    if diverged is not None:
-        record.update(diverged=True, error=diverged)
-    write_text(json.dumps(record, indent=2) + "\n", output.metadata)
-    return output
-
-
-def postprocess_result(image: Image.Image, spec: RunSpec, image_path: Path, *, registry: Registry) -> list[Path]:
-    """Apply the run's ``postprocess`` list; each step's image is saved next to the
-    unprocessed one as ``<name>.<step>[.<step>...].png``. Returns every file written."""
-    if not spec.options.postprocess:
-        return []
-    from .postprocess import apply_postprocessors, search_dirs, step_output_path
-    from .protocols import PostprocessContext
-
-    run_dir = image_path.parent
-    context = PostprocessContext(
-        content=spec.content,
-        styles=spec.styles,
-        run_dir=run_dir,
-        output_dir=run_dir,
-        search_dirs=search_dirs(spec.source),
-    )
-    steps = apply_postprocessors(image, spec.options.postprocess, registry=registry, context=context, where=spec.where)
-    written, names = [], []
-    for name, processed in steps:
-        names.append(name)
-        written.append(write_image(processed, step_output_path(image_path, names, run_dir)))
-    return written + [Path(path) for path in context.files]
-
-
-def run_record(spec: RunSpec, output: RunOutput) -> dict[str, Any]:
-    """What ``run.json`` holds: the resolved config, the files, timings and losses."""
-    result = output.result
-    config = dataclasses.asdict(spec.options)
-    # Absolute, so that `--resume` finds the images from any working directory.
-    config["content"] = str(spec.content.resolve())
-    config["style"] = [str(path.resolve()) for path in spec.styles]
-    config["seed"] = result.seed
-    return {
-        "run": spec.name,
-        "source": str(spec.source) if spec.source else None,
-        "config": config,
-        "output": str(output.image),
-        "postprocessed": [str(path) for path in output.processed],
-        "frames": str(output.frames) if output.frames else None,
-        "size": [int(result.image.shape[-1]), int(result.image.shape[-2])],
-        "seconds": round(result.seconds, 3),
-        "device": result.device,
-        "steps": result.steps,
-        "stopped": result.stopped,
-        "seed": result.seed,
-        "components": result.components,
-        "losses": result.losses,
-        "versions": library_versions(),
-    }
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of SIAYN, Python and the libraries a result depends on."""
-    import importlib.metadata
-
-    versions = {"python": platform.python_version()}
-    for distribution in ("siayn", "torch", "torchvision", "pillow", "numpy"):
-        try:
-            versions[distribution] = importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-    return versions

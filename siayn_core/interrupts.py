@@ -9,19 +9,11 @@ at once (``KeyboardInterrupt``), without waiting for the step to end.
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 from typing import Any
-
-from .errors import SiaynError
-from .image_io import write_text
-
-#: The exit code of an interrupted command (128 + SIGINT), whichever signal stopped it.
-EXIT_INTERRUPTED = 130
 
 
 class StopOnSignal:
@@ -71,23 +63,3 @@ class StopOnSignal:
     def __call__(self, iterate: object = None) -> bool:
         """The stylize callback: True (stop) once a signal arrived."""
         return self.received is not None
-
-
-def read_record(run_json: Path) -> dict[str, Any]:
-    """A run's ``run.json`` as a dict, or SiaynError saying why it cannot be read."""
-    try:
-        record = json.loads(run_json.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SiaynError(f"no run.json in {run_json.parent}: not the folder of a stylize run") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SiaynError(f"cannot read {run_json}: {error}") from None
-    if not isinstance(record, dict):
-        raise SiaynError(f"cannot read {run_json}: expected a JSON object")
-    return record
-
-
-def mark_record(run_json: Path, **fields: Any) -> dict[str, Any]:
-    """Add ``fields`` to a written ``run.json`` (atomically); returns the new record."""
-    record = {**read_record(run_json), **fields}
-    write_text(json.dumps(record, indent=2) + "\n", run_json)
-    return record

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from .engine import Objective
+    from .objective import WeightedObjective
 
 #: Tile borders fall on multiples of this many pixels: the largest stride of common
 #: backbones, so that a tile's feature maps line up with the whole image's.
@@ -155,7 +155,7 @@ def _weights(rule: str | None, counts: Sequence[int]) -> list[float]:
 
 
 class TiledObjective:
-    """The objective of an :class:`~siayn_core.engine.Objective`, evaluated tile by tile.
+    """The objective of an :class:`~siayn_core.objective.Objective`, evaluated tile by tile.
 
     Callable like the objective: ``total, terms = tiled(image)``; ``total.backward()`` puts
     the whole image's gradient into ``image.grad``.
@@ -165,7 +165,7 @@ class TiledObjective:
     :param generator: draws the grid offsets (the run's seeded generator).
     """
 
-    def __init__(self, objective: Objective, *, tile_size: int, margin: int, generator: torch.Generator) -> None:
+    def __init__(self, objective: WeightedObjective, *, tile_size: int, margin: int, generator: torch.Generator) -> None:
         self.objective = objective
         self.tile_size = tile_size
         self.margin = margin

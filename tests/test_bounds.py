@@ -9,7 +9,8 @@ import torch
 
 from siayn_core.bounds import BoxProjection
 from siayn_core.config import build_options, examples_dir
-from siayn_core.engine import Objective, build_components, optimize_at_size
+from siayn_core.engine import optimize_at_size
+from siayn_core.objective import Objective, build_components
 from siayn_core.image_io import read_image, to_tensor
 
 LAYERS = {"style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu2_2"]}

@@ -15,7 +15,8 @@ from PIL import Image
 
 from siayn_core import SiaynError
 from siayn_core.config import build_options, examples_dir
-from siayn_core.engine import Iterate, resolve_device, stylize
+from siayn_core.devices import resolve_device
+from siayn_core.engine import Iterate, stylize
 from siayn_core.image_io import read_image, to_tensor
 from siayn_core.registry import Component, Registry
 

@@ -286,12 +286,12 @@ def test_closing_the_page_stops_the_engine(backend: GuiBackend, pictures) -> Non
 
 def test_an_engine_error_reaches_the_page_as_one_message(backend: GuiBackend, pictures,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import siayn_core.engine
+    import siayn_core.runs
 
     def diverge(*args: Any, **kwargs: Any) -> None:
         raise SiaynError("the loss became nan at step 3")
 
-    monkeypatch.setattr(siayn_core.engine, "run_stylize", diverge)
+    monkeypatch.setattr(siayn_core.runs, "run_stylize", diverge)
     with pytest.raises(SiaynError, match="nan at step 3"):
         list(backend.run(tiny_values(backend, pictures), session=SESSION))
     assert backend.stop(SESSION) == "Nothing is running."  # the run's Stop flag is gone

@@ -77,7 +77,7 @@ def test_bare_stylize_command_uses_the_bundled_examples(vgg16_torch_home: Path, 
 
 def test_projected_steps_give_a_better_saved_image_than_unconstrained_ones(vgg16_torch_home: Path) -> None:
     """The image a user gets is clamped: projected steps optimize that image itself."""
-    from siayn_core.engine import Objective, build_components
+    from siayn_core.objective import Objective, build_components
 
     registry = load_plugins().registry
     content = read_image(examples_dir() / "tubingen.jpg")

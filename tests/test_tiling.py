@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from siayn_core.config import build_options, examples_dir
-from siayn_core.engine import Objective, build_components, stylize
+from siayn_core.engine import stylize
+from siayn_core.objective import Objective, build_components
 from siayn_core.registry import Registry
 from siayn_core.tiling import ALIGN, TiledObjective, combination_rule, difference_form, tile_grid
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..cli import load_host, plugin_option
+from ..devices import DEVICES
+from .common import load_host, plugin_option
 from ..errors import SiaynError
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @click.command()

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..cli import load_host, plugin_option
+from .common import load_host, plugin_option
 from ..registry import KINDS
 
 

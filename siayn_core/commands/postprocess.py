@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import load_host, plugin_option
+from .common import load_host, plugin_option
 from ..configfile import parse_overrides
 from ..guards import check_images, check_writable_dir, pixel_limit
 from ..postprocess import DEFAULT_CONFIG_NAME, load_postprocess_runs, run_postprocess

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from ..cli import load_host, plugin_option
-from ..config import DEFAULT_CONFIG_NAME, DEFAULT_PHOTO_SIZE, DEVICES
+from .common import load_host, plugin_option
+from ..config import DEFAULT_CONFIG_NAME, DEFAULT_PHOTO_SIZE
+from ..devices import DEVICES
 from ..guards import check_images, check_writable_dir, pixel_limit
-from ..interrupts import EXIT_INTERRUPTED, StopOnSignal, mark_record
+from ..interrupts import StopOnSignal
+from .common import EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from ..config import RunSpec
     from ..registry import Registry
-    from ..resume import ResumePoint
+    from ..runs import ResumePoint
 
 
 @click.command()
@@ -134,7 +137,7 @@ def stylize(
 def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str], device: str, seed: int | None,
                quiet: bool) -> None:
     """``--resume``: check everything, then go on with the stopped run in ``run_dir``."""
-    from ..resume import load_resume_point
+    from ..runs import load_resume_point
 
     host = load_host(plugins)
     point = load_resume_point(run_dir, registry=host.registry, overrides=overrides)
@@ -149,7 +152,10 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
             capped_by_default: bool = False) -> None:
     """Run ``specs`` in order, printing each result's paths; the first Ctrl-C or SIGTERM
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
-    from ..engine import resolve_device, run_stylize
+    from ..devices import resolve_device
+    from ..engine import chain
+    from ..runs import mark_record, run_stylize
+    from .progress import ProgressBar
 
     resolve_device(device)
     with StopOnSignal() as interrupt:
@@ -158,17 +164,18 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
                 break
             if not quiet:
                 click.echo(size_line(spec, capped_by_default=capped_by_default), err=True)
-            result = run_stylize(
-                spec,
-                registry=registry,
-                output_dir=output,
-                device=device,
-                seed=seed,
-                quiet=quiet,
-                overwrite=overwrite,
-                callback=interrupt,
-                resume=resume,
-            )
+            with ExitStack() as stack:
+                progress = None if quiet else stack.enter_context(ProgressBar(spec.name, spec.options.num_steps))
+                result = run_stylize(
+                    spec,
+                    registry=registry,
+                    output_dir=output,
+                    device=device,
+                    seed=seed,
+                    overwrite=overwrite,
+                    callback=chain([progress, interrupt]),
+                    resume=resume,
+                )
             click.echo(str(result.image))
             for path in result.processed:
                 click.echo(str(path))

@@ -1,6 +1,6 @@
 """What the GUI's buttons do, as plain Python: no Gradio here, so tests call it directly.
 
-A run goes through :func:`siayn_core.engine.run_stylize`, exactly as ``siayn stylize`` does;
+A run goes through :func:`siayn_core.runs.run_stylize`, exactly as ``siayn stylize`` does;
 the GUI only adds an engine callback that hands a snapshot to the browser every few steps
 and returns True once Stop was pressed (the engine then keeps the current image).
 """
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from ..config import RunSpec
-    from ..engine import Iterate, RunOutput
+    from ..engine import Iterate
+    from ..runs import RunOutput
     from ..registry import Registry
 
 #: The folder name of every GUI run under the output folder (``gui``, ``gui-2``...).
@@ -154,12 +155,12 @@ class GuiBackend:
             return flag.is_set()
 
         def work() -> None:
-            from ..engine import run_stylize
+            from ..runs import run_stylize
 
             try:
                 output = run_stylize(
                     spec, registry=self.registry, output_dir=self.output_dir, device=self.device,
-                    seed=None, quiet=True, callback=on_step,
+                    seed=None, callback=on_step,
                 )
                 messages.put(("done", output))
             except BaseException as error:  # handed to the page; the thread must not die silently
@@ -200,7 +201,7 @@ class GuiBackend:
         """Apply the ticked postprocessors to the session's last result, without running the
         optimization again; the new images are written next to it, named after their steps."""
         from ..config import check_components
-        from ..engine import postprocess_result
+        from ..runs import postprocess_result
         from ..image_io import read_image
 
         last = self.last_runs.get(session)
