@@ -57,7 +57,7 @@ def stylize(
         ``num_steps=300``, ``backbone="vgg19"``, ``style_weight=1e6``.
     :raises SiaynError: for an unknown key, a bad value or an unreadable image.
     """
-    from .config import check_components
+    from .config_components import check_components
     from .engine import stylize as run_engine
 
     styles = list(style) if isinstance(style, (list, tuple)) else [style]

@@ -1,37 +1,27 @@
-"""Stylize configs: the seed's YAML format -> validated :class:`RunSpec` objects.
+"""The schema of a stylize run: :class:`StylizeOptions`, every key a config file, ``--set``,
+the GUI and :func:`siayn_core.stylize` accept, and :func:`build_options`, which validates
+loose values (YAML, ``--set``, keywords) into it.
 
-A config file maps run names to settings; every setting is a field of
-:class:`StylizeOptions`. Files written for the original SIAYN load unchanged: ``1e5`` (which
-YAML reads as text) is a number, ``null`` disables, ``opt: 'LFBGS'`` and ``backbone: 'VGG19'``
-name components case-insensitively. Image names are looked up in ``content_dir`` /
-``style_dir`` (relative to the config file), then next to the config file, then among the
-bundled example images; paths work too.
+The original SIAYN's keys load unchanged: ``1e5`` (which YAML reads as text) is a number,
+``null`` disables, ``opt: 'LFBGS'`` and ``backbone: 'VGG19'`` name components
+case-insensitively. Reading files is :mod:`siayn_core.config_loader`'s job; checks against
+the registry are :mod:`siayn_core.config_components`'.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import math
 import typing
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .configfile import load_runs, parse_overrides, resolve_file, select_runs
 from .errors import SiaynError, unknown_name_message
 from .options import check_bounds, coerce, option
 
-if TYPE_CHECKING:
-    from .registry import Registry
-
-DEFAULT_CONFIG_NAME = "style_transfer_default.yaml"
-#: ``siayn stylize PHOTO STYLE`` without ``--size`` or ``scaler``: the output keeps the
-#: photo's size, its longer side capped at this many px (about a minute on 2 CPU cores).
-DEFAULT_PHOTO_SIZE = 256
-
-#: Seed-level keys that fill an option of the chosen component when it declares one
+#: Top-level keys that fill an option of the chosen component when it declares one
 #: (an entry in the component's ``*_options`` mapping wins over them).
 SHORTCUTS: dict[str, tuple[str, str]] = {
     "norm": ("backbone_options", "normalize"),
@@ -41,7 +31,7 @@ SHORTCUTS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class StylizeOptions:
-    """Every setting of one stylize run: the seed's keys, then SIAYN's own."""
+    """Every setting of one stylize run: the original SIAYN's keys, then SIAYN's own."""
 
     content: str = option("tubingen.jpg", help="content image: a file name looked up in content_dir, or a path")
     style: list[str] = option(
@@ -216,129 +206,9 @@ def option_fields() -> dict[str, dataclasses.Field[Any]]:
     return {f.name: f for f in dataclasses.fields(StylizeOptions)}
 
 
-def examples_dir() -> Path:
-    """The folder of the example images shipped inside the package."""
-    return Path(str(importlib.resources.files("siayn_core") / "examples"))
-
-
-def default_config_path() -> Path:
-    """The default config: packaged as ``siayn_core/configs`` in an installed wheel, or the
-    repository's top-level ``configs/`` folder in a source checkout."""
-    packaged = Path(str(importlib.resources.files("siayn_core") / "configs" / DEFAULT_CONFIG_NAME))
-    if packaged.is_file():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "configs" / DEFAULT_CONFIG_NAME
-
-
-def load_stylize_runs(
-    config_path: str | Path | None = None,
-    run_names: Sequence[str] = (),
-    overrides: Mapping[str, Any] | Sequence[str] = (),
-    *,
-    content: str | Path | None = None,
-    styles: Sequence[str | Path] = (),
-    postprocess: Sequence[Any] = (),
-    registry: Registry | None = None,
-    photo_size: int | None = DEFAULT_PHOTO_SIZE,
-) -> list[RunSpec]:
-    """Read, select, override and validate the runs of a stylize config.
-
-    :param config_path: the YAML file; None reads the default config.
-    :param run_names: runs to keep (``--run``); empty keeps all.
-    :param overrides: ``--set`` values applied to every selected run, as a mapping or as
-        ``KEY=VALUE`` strings; ``KEY.OPTION=VALUE`` sets one entry of a ``*_options`` mapping.
-    :param content: a content image replacing each run's ``content`` (the CLI's positional use).
-    :param styles: style images replacing each run's ``style``.
-    :param postprocess: steps appended to each run's ``postprocess`` list (``--post``).
-    :param registry: when given, component names and their options are checked now, so a typo
-        in the last run is reported before the first one starts.
-    :param photo_size: with ``content``, and neither ``size`` nor ``scaler`` set by ``overrides``:
-        the output keeps the photo's own size, its longer side capped at this many px (the
-        config's ``scaler`` was written for its own images, not for this photo).
-    :raises SiaynError: naming the key, the run and the file.
-    """
-    path = Path(config_path) if config_path is not None else default_config_path()
-    runs = select_runs(load_runs(path), list(run_names), source=str(path))
-    if not isinstance(overrides, Mapping):
-        overrides = parse_overrides(overrides)
-    _check_override_keys(overrides)
-    from_command_line = overridden_keys(overrides)
-    specs = []
-    for name, settings in runs.items():
-        settings = apply_overrides(settings, overrides)
-        cap = None
-        if content is not None:
-            settings["content"] = str(content)
-            if photo_size is not None and not {"size", "scaler"} & set(overrides):
-                settings["scaler"], settings["size"] = 1.0, None
-                cap = photo_size
-        if styles:
-            settings["style"] = [str(style) for style in styles]
-        if postprocess:
-            settings["postprocess"] = [*(settings.get("postprocess") or []), *postprocess]
-        specs.append(_resolve_run(name, settings, path, registry, from_command_line, size_cap=cap))
-    return specs
-
-
-def apply_overrides(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings`` with ``overrides`` applied; ``a.b`` keys set entry ``b`` of mapping ``a``."""
-    merged = dict(settings)
-    for key, value in overrides.items():
-        head, dot, rest = key.partition(".")
-        if dot:
-            inner = merged.get(head)
-            merged[head] = {**(inner if isinstance(inner, Mapping) else {}), rest: value}
-        else:
-            merged[key] = value
-    return merged
-
-
-def overridden_keys(overrides: Mapping[str, Any]) -> set[str]:
-    """The settings ``--set`` values replace whole (``a=...``; ``a.b=...`` only merges an entry)."""
-    return {key for key in overrides if "." not in key}
-
-
-def _check_override_keys(overrides: Mapping[str, Any]) -> None:
-    fields = option_fields()
-    for key in overrides:
-        head, dot, _ = key.partition(".")
-        if head not in fields:
-            raise SiaynError(unknown_name_message("key", head, fields, owner="--set"))
-        if dot and typing.get_origin(_hints()[head]) is not dict:
-            raise SiaynError(f"--set {key}: {head!r} is not a mapping of options, so it takes no '.{key[len(head) + 1:]}'")
-
-
-def _hints() -> dict[str, Any]:
+def option_types() -> dict[str, Any]:
+    """The type annotation of each :class:`StylizeOptions` field, by name."""
     return typing.get_type_hints(StylizeOptions)
-
-
-def _resolve_run(
-    name: str,
-    settings: Mapping[str, Any],
-    source: Path,
-    registry: Registry | None,
-    from_command_line: Collection[str],
-    *,
-    size_cap: int | None = None,
-) -> RunSpec:
-    where = f"run {name!r} in {source}"
-    options = build_options(settings, where=where, from_command_line=from_command_line)
-    base = source.resolve().parent
-    content_dirs = [base / options.content_dir, base, examples_dir()]
-    style_dirs = [base / options.style_dir, base, examples_dir()]
-    content_path = resolve_file(options.content, content_dirs, what=f"content image of {where}")
-    style_paths = tuple(
-        resolve_file(style, style_dirs, what=f"style image of {where}") for style in options.style
-    )
-    if size_cap is not None:
-        from .image_io import read_image
-
-        if max(read_image(content_path).size) > size_cap:
-            options = dataclasses.replace(options, size=size_cap)
-    spec = RunSpec(name=name, options=options, content=content_path, styles=style_paths, source=source)
-    if registry is not None:
-        check_components(options, registry, where=where)
-    return spec
 
 
 def build_options(
@@ -351,7 +221,7 @@ def build_options(
         as ``--set KEY``, not as a key of the file.
     """
     fields = option_fields()
-    hints = _hints()
+    hints = option_types()
     values: dict[str, Any] = {}
     for key, value in settings.items():
         if key not in fields:
@@ -428,59 +298,3 @@ def style_weights(options: StylizeOptions, count: int) -> list[float]:
             )
         return list(options.style_weight)
     return [options.style_weight / count] * count
-
-
-def component_options(options: StylizeOptions, key: str, registry: Registry) -> dict[str, Any]:
-    """The options for the component named by ``key`` (e.g. ``"opt"``): its ``*_options``
-    mapping, with the seed-level shortcuts (``lr``, ``norm``) filled in where it declares them."""
-    kind, options_key = COMPONENT_KEYS[key]
-    values = dict(getattr(options, options_key))
-    component = registry.get(kind, getattr(options, key))
-    declared = {spec.name for spec in component.options()}
-    for shortcut, (target_key, option_name) in SHORTCUTS.items():
-        value = getattr(options, shortcut)
-        if target_key == options_key and option_name in declared and value is not None:
-            values.setdefault(option_name, value)
-    return values
-
-
-def check_components(options: StylizeOptions, registry: Registry, *, where: str) -> None:
-    """Check that every component a run names exists and accepts its options, without
-    building anything (no weights are loaded)."""
-    for key, (kind, options_key) in COMPONENT_KEYS.items():
-        name = getattr(options, key)
-        try:
-            registry.validate(kind, name, component_options(options, key, registry))
-        except SiaynError as error:
-            raise SiaynError(f"key {key!r} of {where}: {error}") from None
-    check_layers(options, registry, where=where)
-    from .postprocess import build_postprocessors
-
-    build_postprocessors(options.postprocess, registry=registry, where=where)
-
-
-def check_layers(options: StylizeOptions, registry: Registry, *, where: str) -> None:
-    """Check that the backbone has every content and style layer, before any run starts.
-
-    The backbone is built on torch's meta device, so no memory is used and no weights load;
-    a backbone without a ``layer_index`` method is left to report its own errors.
-    """
-    import torch
-
-    values = component_options(options, "backbone", registry)
-    try:
-        with torch.device("meta"):
-            backbone = registry.create("backbone", options.backbone, values)
-    except SiaynError as error:  # e.g. timm has no such model
-        raise SiaynError(f"key 'backbone' of {where}: {error}") from None
-    except Exception:  # a backbone that cannot be built on the meta device
-        backbone = registry.create("backbone", options.backbone, values)
-    layer_index = getattr(backbone, "layer_index", None)
-    if not callable(layer_index):
-        return
-    for key in ("content_layers", "style_layers"):
-        for layer in getattr(options, key):
-            try:
-                layer_index(layer)
-            except SiaynError as error:
-                raise SiaynError(f"key {key!r} of {where}: {error}") from None

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from .config import COMPONENT_KEYS, StylizeOptions, component_options, style_weights
+from .config import COMPONENT_KEYS, StylizeOptions, style_weights
+from .config_components import component_options
 from .errors import SiaynError
 
 if TYPE_CHECKING:

@@ -22,26 +22,12 @@ from .errors import SiaynError
 from .options import build, option
 from .protocols import PostprocessContext, Postprocessor
 from .registry import Registry
+from .resources import POSTPROCESS_CONFIG_NAME, bundled_config, examples_dir
 
 KIND = "postprocessor"
 
 #: Files :func:`image_files` picks up (GIFs are left out: they are outputs, not frames).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
-
-DEFAULT_CONFIG_NAME = "postprocessing_default.yaml"
-
-#: SIAYN's bundled example images, found by bare names like the seed's ``data/`` folders.
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-
-
-def default_config_path() -> Path:
-    """The config ``siayn postprocess`` reads without ``--config``: packaged as
-    ``siayn_core/configs`` in an installed wheel, else the checkout's top-level ``configs/``."""
-    packaged = Path(__file__).resolve().parent / "configs" / DEFAULT_CONFIG_NAME
-    if packaged.is_file():
-        return packaged
-    return Path(__file__).resolve().parents[1] / "configs" / DEFAULT_CONFIG_NAME
-
 
 # --- steps ----------------------------------------------------------------------------------
 
@@ -158,7 +144,7 @@ def search_dirs(config_path: Path | None) -> tuple[Path, ...]:
     if config_path is not None:
         base = config_path.resolve().parent
         dirs += [base, base / "data" / "content", base / "data" / "style"]
-    dirs.append(EXAMPLES_DIR)
+    dirs.append(examples_dir())
     return tuple(dirs)
 
 
@@ -239,14 +225,14 @@ def load_postprocess_runs(
 ) -> list[PostprocessRun]:
     """Read, resolve and validate the runs of a postprocessing config (the seed's format).
 
-    :param config_path: the YAML file; ``None`` reads :func:`default_config_path`.
+    :param config_path: the YAML file; ``None`` reads the bundled ``postprocessing_default.yaml``.
     :param overrides: ``--set`` values, applied to every selected run.
     :param output: ``--output``: one folder for every result (overrides the ``output`` key).
     :raises SiaynError: naming the key, run and file for unknown keys, wrong types, missing
         files, unknown postprocessors or bad options.
     """
     if config_path is None:
-        config_path = default_config_path()
+        config_path = bundled_config(POSTPROCESS_CONFIG_NAME)
         if not config_path.is_file():
             raise SiaynError(f"the default config {config_path} is missing; pass --config FILE")
     path = Path(config_path)

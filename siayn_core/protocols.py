@@ -32,10 +32,22 @@ class FeatureExtractor(Protocol):
 
 @runtime_checkable
 class Backbone(Protocol):
-    """A feature network whose layers can be named."""
+    """A feature network whose layers can be named.
+
+    Creating one must be cheap: the network is built and its weights loaded in
+    :meth:`extractor`, so that configs are checked without either.
+    """
 
     def layer_names(self) -> Sequence[str]:
         """The canonical names of the layers this backbone offers, shallowest first."""
+        ...
+
+    def layer_index(self, name: str) -> int:
+        """The depth of the layer called ``name`` (any spelling the backbone accepts).
+
+        Raises :class:`~siayn_core.SiaynError` naming the layer for one it does not have.
+        Called to check a config before any run, so it must not build the network.
+        """
         ...
 
     def extractor(self, layers: Sequence[str]) -> FeatureExtractor:

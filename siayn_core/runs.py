@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunSpec, apply_overrides, build_options, check_components, overridden_keys
+from .config import RunSpec, build_options
+from .config_components import check_components
+from .config_loader import apply_overrides, overridden_keys
 from .configfile import expand_user, parse_overrides, resolve_file
 from .engine import Callback, DivergedError, Iterate, StylizeResult, chain, stylize
 from .errors import SiaynError

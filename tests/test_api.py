@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from siayn_core import SiaynError, stylize
-from siayn_core.config import examples_dir
+from siayn_core.resources import examples_dir
 from siayn_core.engine import Iterate
 
 RANDOM = {"backbone_options": {"weights": "none"}, "device": "cpu", "seed": 0}

@@ -320,3 +320,16 @@ def test_timm_models_whose_default_wrapper_runs_everything_are_pruned(registry, 
     x = image(224)
     with torch.no_grad():
         assert torch.allclose(extractor(x)["stage1"], whole(extractor.normalized(x))[0], atol=1e-5)
+
+
+def test_vgg_layer_names_come_from_the_configuration_without_building_the_network() -> None:
+    from torch import nn
+
+    from siayn_vgg.backbone import build_features
+
+    backbone = load_plugins().registry.create("backbone", "vgg19", {"weights": "none"})
+    assert backbone._features is None  # checking names builds nothing
+    kinds = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}
+    for name, module in zip(backbone.layer_names(), build_features("vgg19"), strict=True):
+        assert isinstance(module, kinds[name[:4]]), name
+    assert backbone.layer_index("conv_16") == backbone.layer_index("conv5_4")

@@ -10,14 +10,10 @@ import pytest
 
 from siayn_core import SiaynError
 from siayn_core.options import describe
-from siayn_core.config import (
-    StylizeOptions,
-    build_options,
-    component_options,
-    default_config_path,
-    examples_dir,
-    load_stylize_runs,
-)
+from siayn_core.config import StylizeOptions, build_options
+from siayn_core.config_components import component_options
+from siayn_core.config_loader import load_stylize_runs
+from siayn_core.resources import STYLIZE_CONFIG_NAME, bundled_config, examples_dir
 from siayn_core.registry import Registry
 
 from .conftest import SHARED
@@ -225,7 +221,7 @@ def test_positional_images_replace_content_and_style(seed_layout: Path) -> None:
 
 
 def test_the_default_config_uses_the_bundled_examples(registry: Registry) -> None:
-    path = default_config_path()
+    path = bundled_config(STYLIZE_CONFIG_NAME)
     assert path.is_file() and path.parent.name == "configs"
     [spec] = load_stylize_runs(registry=registry)
     assert spec.name == "default" and spec.source == path

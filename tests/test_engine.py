@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config import build_options, examples_dir
+from siayn_core.config import build_options
+from siayn_core.resources import examples_dir
 from siayn_core.devices import resolve_device
 from siayn_core.engine import Iterate, stylize
 from siayn_core.image_io import read_image, to_tensor

@@ -323,7 +323,7 @@ def test_progress_text_shows_step_time_eta_and_losses() -> None:
 
 def test_page_has_a_widget_for_every_form_value(backend: GuiBackend, tmp_path: Path) -> None:
     gr = pytest.importorskip("gradio", reason="the page needs Gradio: pip install 'siayn[gui]'")
-    from siayn_core.config import examples_dir
+    from siayn_core.resources import examples_dir
     from siayn_core.gui.app import build_app, default_images, example_images
 
     app = build_app(backend, examples_dir=examples_dir())

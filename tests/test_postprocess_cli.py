@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from siayn_core.cli import main
-from siayn_core.postprocess import EXAMPLES_DIR, default_config_path
+from siayn_core.resources import POSTPROCESS_CONFIG_NAME, bundled_config, examples_dir
 
 from .conftest import REPO, SHARED
 
@@ -187,7 +187,7 @@ def test_default_config_runs_every_step(tmp_path: Path, monkeypatch) -> None:
 
 
 @pytest.mark.skipif(
-    not (default_config_path().is_file() and (EXAMPLES_DIR / "tubingen.jpg").is_file()),
+    not (bundled_config(POSTPROCESS_CONFIG_NAME).is_file() and (examples_dir() / "tubingen.jpg").is_file()),
     reason="the bundled example images are not installed",
 )
 def test_bare_postprocess_uses_the_bundled_examples(tmp_path: Path, monkeypatch) -> None:

@@ -48,8 +48,9 @@ def init_like_torchvision(features: nn.Sequential) -> None:
             nn.init.zeros_(module.bias)
 
 
-def layer_table(features: nn.Sequential) -> tuple[list[str], dict[str, int]]:
-    """Canonical names of ``features``' modules and every accepted name -> module index.
+def layer_table(config: Sequence[int | str]) -> tuple[list[str], dict[str, int]]:
+    """Canonical names of the modules torchvision's ``make_layers(config)`` builds, and every
+    accepted name -> module index, read from the configuration without building anything.
 
     ``convB_C``/``reluB_C`` is the C-th convolution (and its ReLU) of block B, ``poolB`` the
     pooling that ends block B; ``conv_N``/``relu_N`` count convolutions over the whole net.
@@ -57,22 +58,19 @@ def layer_table(features: nn.Sequential) -> tuple[list[str], dict[str, int]]:
     canonical: list[str] = []
     index_of: dict[str, int] = {}
     block, in_block, convs = 1, 0, 0
-    for index, module in enumerate(features):
-        if isinstance(module, nn.Conv2d):
+    for entry in config:
+        if entry == "M":
+            layers = [(f"pool{block}", None)]
+            block, in_block = block + 1, 0
+        else:  # a convolution with this many channels, then its ReLU
             in_block += 1
             convs += 1
-            name, alias = f"conv{block}_{in_block}", f"conv_{convs}"
-        elif isinstance(module, nn.ReLU):
-            name, alias = f"relu{block}_{in_block}", f"relu_{convs}"
-        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            name, alias = f"pool{block}", None
-            block, in_block = block + 1, 0
-        else:  # pragma: no cover - torchvision's VGG has only these three kinds
-            raise TypeError(f"unexpected module in VGG features: {module!r}")
-        canonical.append(name)
-        index_of[name] = index
-        if alias is not None:
-            index_of[alias] = index
+            layers = [(f"conv{block}_{in_block}", f"conv_{convs}"), (f"relu{block}_{in_block}", f"relu_{convs}")]
+        for name, alias in layers:
+            index_of[name] = len(canonical)
+            canonical.append(name)
+            if alias is not None:
+                index_of[alias] = index_of[name]
     return canonical, index_of
 
 
@@ -119,9 +117,8 @@ class VGGBackbone:
         self.arch = arch
         self.options = options
         self._weights_enum = ARCHITECTURES[arch][1].IMAGENET1K_V1
-        self._features = build_features(arch, pooling=options.pooling)
-        self._weights_loaded = False
-        self._canonical, self._index_of = layer_table(self._features)
+        self._features: nn.Sequential | None = None
+        self._canonical, self._index_of = layer_table(tv_vgg.cfgs[ARCHITECTURES[arch][0]])
         self._lookup = {name.lower(): index for name, index in self._index_of.items()}
 
     def __repr__(self) -> str:
@@ -162,10 +159,10 @@ class VGGBackbone:
 
     def features(self) -> nn.Sequential:
         """The full, frozen ``features`` stack with the chosen weights (loaded once)."""
-        if not self._weights_loaded:
-            load_weights(self._features, self.options.weights, arch=self.arch, weights_enum=self._weights_enum)
-            self._features.requires_grad_(False).eval()
-            self._weights_loaded = True
+        if self._features is None:
+            features = build_features(self.arch, pooling=self.options.pooling)
+            load_weights(features, self.options.weights, arch=self.arch, weights_enum=self._weights_enum)
+            self._features = features.requires_grad_(False).eval()
         return self._features
 
     def extractor(self, layers: Sequence[str]) -> VGGFeatureExtractor:

@@ -9,13 +9,14 @@ import click
 from .common import load_host, plugin_option
 from ..configfile import parse_overrides
 from ..guards import check_images, check_writable_dir, pixel_limit
-from ..postprocess import DEFAULT_CONFIG_NAME, load_postprocess_runs, run_postprocess
+from ..postprocess import load_postprocess_runs, run_postprocess
+from ..resources import POSTPROCESS_CONFIG_NAME
 
 
 @click.command()
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None, metavar="FILE",
-    help=f"Postprocessing config (YAML, named runs). Default: {DEFAULT_CONFIG_NAME}, on the bundled images.",
+    help=f"Postprocessing config (YAML, named runs). Default: {POSTPROCESS_CONFIG_NAME}, on the bundled images.",
 )
 @click.option("--run", "run_names", multiple=True, metavar="NAME", help="Only this run (repeatable).")
 @click.option(

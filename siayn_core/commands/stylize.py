@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .common import load_host, plugin_option
-from ..config import DEFAULT_CONFIG_NAME, DEFAULT_PHOTO_SIZE
+from ..config_loader import DEFAULT_CONFIG_NAME, DEFAULT_PHOTO_SIZE
 from ..devices import DEVICES
 from ..guards import check_images, check_writable_dir, pixel_limit
 from ..interrupts import StopOnSignal
@@ -94,7 +94,7 @@ def stylize(
     Each run writes DIR/<run>/<content>!-!<style>.png and run.json; an existing result is
     kept and the new one goes to DIR/<run>-2/ (unless --overwrite).
     """
-    from ..config import load_stylize_runs
+    from ..config_loader import load_stylize_runs
     from ..errors import SiaynError
 
     if size is not None:

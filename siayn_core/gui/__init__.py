@@ -42,7 +42,7 @@ def serve(registry: Registry, *, host: str = "127.0.0.1", port: int = 7860, outp
     """Build the page and serve it until interrupted: on ``host`` only, with no share link
     and no analytics."""
     require_gradio()
-    from ..config import examples_dir
+    from ..resources import examples_dir
     from .app import CSS, build_app
     from .runner import GuiBackend
 

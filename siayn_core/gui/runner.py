@@ -115,7 +115,8 @@ class GuiBackend:
 
         :raises SiaynError: naming the first bad value, as the config loader words it.
         """
-        from ..config import RunSpec, build_options, check_components
+        from ..config import RunSpec, build_options
+        from ..config_components import check_components
 
         settings = run_settings(self.form, values, self.registry)
         where = "the form"
@@ -200,7 +201,7 @@ class GuiBackend:
     def postprocess_again(self, values: Mapping[Key, Any], *, session: str = "local") -> Update:
         """Apply the ticked postprocessors to the session's last result, without running the
         optimization again; the new images are written next to it, named after their steps."""
-        from ..config import check_components
+        from ..config_components import check_components
         from ..runs import postprocess_result
         from ..image_io import read_image
 
