@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import PluginError, SiaynError, closest, unknown_name_message
+from .errors import PluginError, SiaynError, closest, first_line, unknown_name_message
 from .hookspecs import Register, hookimpl, hookspec
 from .options import OptionSpec, option
 from .plugins import PluginHost, PluginInfo, load_plugins
@@ -45,11 +45,17 @@ PLUGIN_API = [
     "Register",
     "SiaynError",
     "closest",
+    "first_line",
     "hookimpl",
     "hookspec",
     "option",
     "unknown_name_message",
+    # devices and weights, resolved as the engine resolves them
+    "DEVICES",
+    "hub_checkpoint_path",
+    "resolve_device",
     # image helpers, so that plugins read, size and write pictures as the core does
+    "IMAGE_SUFFIXES",
     "atomic_path",
     "image_files",
     "read_image",
@@ -75,7 +81,11 @@ LIBRARY_API = [
 
 # Public names whose modules import torch or other heavy libraries: loaded on first access.
 _LAZY: dict[str, str] = {
+    "DEVICES": ".devices",
     "FrozenExtractor": ".extractor",
+    "IMAGE_SUFFIXES": ".image_io",
+    "hub_checkpoint_path": ".hub",
+    "resolve_device": ".devices",
     "StylizeOptions": ".config",
     "read_image": ".image_io",
     "resize": ".image_io",

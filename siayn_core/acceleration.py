@@ -1,9 +1,9 @@
 """How the backbone runs: memory format, mixed precision on CUDA, optional torch.compile.
 
 :func:`accelerate` wraps any feature extractor a backbone plugin returns; the losses still
-receive float32 features keyed by layer name, so nothing else needs to know. Measured on a
-2-core CPU (``benchmarks/run.py``): channels_last makes a VGG forward+backward about a
-quarter faster, so ``auto`` turns it on for nn.Module extractors on the CPU and CUDA.
+receive float32 features keyed by layer name, so nothing else needs to know. channels_last
+is faster for VGG on the CPU (docs/performance.md), so ``auto`` turns it on for nn.Module
+extractors on the CPU and CUDA.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ def pad_heap_growth() -> bool:
 
     Every optimization step allocates and frees the same few hundred MB of feature maps and
     gradients. With glibc's defaults the heap is trimmed and grown again around them at
-    every step, and each regrowth faults its pages in anew: measured on a 2-core CPU, a
-    VGG16 forward+backward at 512 px takes about a fifth less time with the padding, for a
-    peak RSS a few hundred MB higher (docs/performance.md). It is process-wide and only
+    every step, and each regrowth faults its pages in anew; the padding trades a higher
+    peak RSS for faster steps (docs/performance.md). It is process-wide and only
     changes how memory is requested from the system. Returns whether it was applied
     (never off Linux, nor where the C library has no ``mallopt``).
     """

@@ -1,6 +1,6 @@
 """Keep the optimized image inside ``[0, 1]`` while it is optimized (projected steps).
 
-The seed optimizes an unconstrained image and clamps it only when saving. Late in a run many
+The original SIAYN optimizes an unconstrained image and clamps it only when saving. Late in a run many
 pixels drift outside ``[0, 1]``: the optimizer's loss keeps falling, but the image a user
 gets, clamped, scores up to a quarter worse than the loss says, and steps are spent on
 values that are thrown away. :class:`BoxProjection` instead makes every step a projected

@@ -40,7 +40,7 @@ class StylizeOptions:
     )
     scaler: float = option(
         1.0,
-        help="output size relative to the content image (0.5 halves it; above 1 is the seed's 'super resolution')",
+        help="output size relative to the content image (0.5 halves it; above 1 is the original SIAYN's 'super resolution')",
         minimum=0.01,
         maximum=16.0,
     )
@@ -76,7 +76,7 @@ class StylizeOptions:
     )
     style_layers: list[str] = option(
         ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
-        help="backbone layers whose Gram matrices define style (names like relu3_1, conv3_1 or the seed's conv_5)",
+        help="backbone layers whose Gram matrices define style (names like relu3_1, conv3_1 or the original SIAYN's conv_5)",
     )
     style_layers_weights: list[float] | None = option(
         None,
@@ -149,7 +149,7 @@ class StylizeOptions:
     keep_in_range: bool = option(
         True,
         help="keep every pixel in [0, 1] during the optimization (projected steps), so the image optimized "
-        "is the image saved; false: the seed's unconstrained optimization, clamped only when saved",
+        "is the image saved; false: the original SIAYN's unconstrained optimization, clamped only when saved",
     )
     tile_size: int | None = option(
         1024,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def component_options(options: StylizeOptions, key: str, registry: Registry) -> dict[str, Any]:
     """The options for the component named by ``key`` (e.g. ``"opt"``): its ``*_options``
-    mapping, with the seed-level shortcuts (``lr``, ``norm``) filled in where it declares them."""
+    mapping, with the top-level shortcuts (``lr``, ``norm``) filled in where it declares them."""
     kind, options_key = COMPONENT_KEYS[key]
     values = dict(getattr(options, options_key))
     component = registry.get(kind, getattr(options, key))

@@ -14,7 +14,7 @@ from .errors import SiaynError, unknown_name_message
 
 
 def load_runs(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Read a config file: a mapping of run name -> mapping of keys (the seed's format)."""
+    """Read a config file: a mapping of run name -> mapping of keys (the original SIAYN's format)."""
     path = Path(path)
     if not path.is_file():
         raise SiaynError(f"config file not found: {path}" if not path.exists() else f"config is not a file: {path}")

@@ -14,6 +14,13 @@ class SiaynError(Exception):
     """
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its type's name when it has none), for a
+    one-line report of a library's multi-line error."""
+    text = str(error).strip().splitlines()
+    return text[0].strip() if text else type(error).__name__
+
+
 class PluginError(SiaynError):
     """A plugin could not be loaded, or two plugins claim the same component name."""
 

@@ -7,6 +7,7 @@ grayscale / RGBA / CMYK / palette / 16-bit inputs converted to 8-bit RGB.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import warnings
@@ -25,12 +26,11 @@ if TYPE_CHECKING:
 
 #: The smallest side SIAYN accepts for an input image.
 MIN_SIDE = 8
+#: The file suffixes of images SIAYN reads (Pillow opens each of them).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 #: The default pixel limit (Pillow's own); ``SIAYN_MAX_IMAGE_PIXELS`` raises or lowers it.
 DEFAULT_MAX_PIXELS = 89_478_485
 MAX_PIXELS_VARIABLE = "SIAYN_MAX_IMAGE_PIXELS"
-#: The process's file-creation mask, read once (os.umask can only be read by setting it).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 def max_image_pixels() -> int:
@@ -161,7 +161,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield temporary_path
         # mkstemp makes the file owner-only; give it the permissions a plain open() would.
-        os.chmod(temporary_path, 0o666 & ~_UMASK)
+        os.chmod(temporary_path, 0o666 & ~file_creation_mask())
         os.replace(temporary_path, target)
     except OSError as error:  # a full disk, a folder made read-only meanwhile
         raise SiaynError(f"cannot write {target}: {error.strerror or error}") from None
@@ -183,3 +183,21 @@ def write_text(text: str, target: str | os.PathLike[str]) -> Path:
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return target
+
+
+@functools.cache
+def file_creation_mask() -> int:
+    """The process's umask, so atomically written files get the permissions ``open`` would give.
+
+    Read from ``/proc`` where there is one: ``os.umask`` can only be read by setting it,
+    which would race with other threads creating files.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

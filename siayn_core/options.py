@@ -144,14 +144,13 @@ def coerce(value: Any, annotation: Any, *, name: str) -> Any:
         if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
             if type(None) in args:
                 return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return coerce(value, arg, name=name)
-            except SiaynError as error:
-                errors.append(error)
+            except SiaynError:
+                continue
         raise SiaynError(f"{name} must be {type_name(annotation)}, got {value!r}")
     if origin is Literal:
         lowered = {str(a).lower(): a for a in args}

@@ -25,7 +25,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, first_line
 from .registry import Component, Registry, validate_registration
 
 ENTRY_POINT_GROUP = "siayn"
@@ -70,8 +70,7 @@ def _env_list(env: Mapping[str, str], key: str) -> list[str] | None:
 
 
 def _describe_error(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    return f"{type(error).__name__}: {first_line(error)}" if str(error).strip() else type(error).__name__
 
 
 def load_plugins(

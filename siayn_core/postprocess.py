@@ -1,5 +1,5 @@
 """Running postprocessors: after a stylize run (its ``postprocess:`` list, ``--post NAME``)
-and standalone (``siayn postprocess``, which reads the seed's postprocessing config format).
+and standalone (``siayn postprocess``, which reads the original SIAYN's postprocessing config format).
 
 A step is a postprocessor name with its options: ``"denoise"`` or
 ``{"name": "denoise", "strength": 5}``. Steps are chained: each one processes the previous
@@ -22,12 +22,13 @@ from .errors import SiaynError
 from .options import build, option
 from .protocols import PostprocessContext, Postprocessor
 from .registry import Registry
+from .image_io import IMAGE_SUFFIXES
 from .resources import POSTPROCESS_CONFIG_NAME, bundled_config, examples_dir
 
 KIND = "postprocessor"
 
 #: Files :func:`image_files` picks up (GIFs are left out: they are outputs, not frames).
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+FRAME_SUFFIXES = IMAGE_SUFFIXES - {".gif"}
 
 # --- steps ----------------------------------------------------------------------------------
 
@@ -131,14 +132,14 @@ def image_files(folder: str | os.PathLike[str]) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise SiaynError(f"not a folder of images: {folder}" if folder.exists() else f"folder not found: {folder}")
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES
              and not p.name.startswith(".")]
     return sorted(files, key=_natural_key)
 
 
 def search_dirs(config_path: Path | None) -> tuple[Path, ...]:
     """Where bare file names in a config are looked up after the working directory: the
-    config's folder, its ``data/content`` and ``data/style`` (the seed's layout), then the
+    config's folder, its ``data/content`` and ``data/style`` (the original SIAYN's layout), then the
     bundled examples."""
     dirs: list[Path] = []
     if config_path is not None:
@@ -148,12 +149,12 @@ def search_dirs(config_path: Path | None) -> tuple[Path, ...]:
     return tuple(dirs)
 
 
-# --- the seed's postprocessing config -------------------------------------------------------
+# --- the original SIAYN's postprocessing config -------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class PostprocessRunOptions:
-    """One run of a postprocessing config: the seed's keys, plus ``image``/``postprocess``
+    """One run of a postprocessing config: the original SIAYN's keys, plus ``image``/``postprocess``
     (any chain of postprocessors, third-party ones included) and ``output``."""
 
     use_denoise: bool = option(False, help="denoise 'img_path' with OpenCV non-local means")
@@ -223,7 +224,7 @@ def load_postprocess_runs(
     registry: Registry,
     output: str | os.PathLike[str] | None = None,
 ) -> list[PostprocessRun]:
-    """Read, resolve and validate the runs of a postprocessing config (the seed's format).
+    """Read, resolve and validate the runs of a postprocessing config (the original SIAYN's format).
 
     :param config_path: the YAML file; ``None`` reads the bundled ``postprocessing_default.yaml``.
     :param overrides: ``--set`` values, applied to every selected run.

@@ -123,7 +123,6 @@ class PostprocessContext:
     styles: tuple[Path, ...] = ()
     run_dir: Path | None = None
     output_dir: Path | None = None
-    extra: Mapping[str, object] = field(default_factory=dict)
     search_dirs: tuple[Path, ...] = ()
     files: list[Path] = field(default_factory=list)
 

@@ -63,7 +63,7 @@ class RunOutput:
 
 
 def result_stem(content: Path, styles: Sequence[Path]) -> str:
-    """``<content>!-!<style1>+<style2>``: the seed's result name, several styles joined by ``+``."""
+    """``<content>!-!<style1>+<style2>``: the original SIAYN's result name, several styles joined by ``+``."""
     return f"{content.stem}{NAME_SEPARATOR}{'+'.join(style.stem for style in styles)}"
 
 

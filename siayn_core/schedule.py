@@ -13,9 +13,8 @@ coarse stage ``i`` (0 = coarsest) a share proportional to ``step_decay ** i``: w
 default 0.5 each coarse stage takes about the same time. ``stage_steps`` sets the steps of
 each stage explicitly instead.
 
-Measured at 512 px (``benchmarks/run.py``, docs/performance.md), the output-size stage
-needs about the same number of steps however long the coarse stages run, so the coarse
-stages are kept short: the opposite of spending most steps at the small sizes.
+The output-size stage needs about the same number of steps however long the coarse stages
+run (docs/performance.md), so the coarse stages are kept short.
 
 This module is pure arithmetic (no torch) apart from the resampling functions.
 """
@@ -209,9 +208,8 @@ class CarryStepScale:
     Instead the new stage starts from the previous stage's scale of the inverse Hessian
     (``s.y / y.y``), times the growth in pixel count: the losses are means over positions,
     so each pixel's share of the gradient shrinks as the image grows. The first step of a
-    stage is then a full step. The curvature pairs themselves are not carried: measured at
-    512 px, resampled pairs saved no steps (a stage starts from content detail the coarse
-    pairs never saw) and made every step's two-loop recursion longer. Other optimizers, and
+    stage is then a full step. The curvature pairs themselves are not carried: a stage starts
+    from content detail the coarse pairs never saw (docs/performance.md). Other optimizers, and
     the first stage, are built unchanged.
     """
 

@@ -35,7 +35,7 @@ class GramOptions:
     )
     reduction: str = option(
         "sum",
-        help="'sum': sum of squared differences of the Gram matrices (the seed's scaling); "
+        help="'sum': sum of squared differences of the Gram matrices (the original SIAYN's scaling); "
         "'mean': their mean",
         choices=REDUCTIONS,
     )

@@ -18,7 +18,7 @@ from torch.nn.grad import conv2d_weight
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """``G = F F^T`` over the spatial positions, one matrix per batch item: ``(B, C, C)``.
 
-    :param normalize: divide by ``C * H * W``, as the seed did.
+    :param normalize: divide by ``C * H * W``, as the original SIAYN did.
     """
     batch, channels, height, width = features.shape
     if features.requires_grad:
@@ -64,7 +64,7 @@ def _backward_by_matrix_product(features: torch.Tensor, symmetric: torch.Tensor)
     """``F^T S`` as a BLAS matrix product written straight into a tensor in the features' layout."""
     result = torch.empty_like(features, memory_format=_layout(features))
     rows, out = _pixel_rows(features), _pixel_rows(result)
-    if rows.shape[0] == 1:  # mm: a third faster than a one-item bmm on the 64-channel layer
+    if rows.shape[0] == 1:  # mm is faster than a one-item bmm
         torch.mm(rows[0], symmetric[0], out=out[0])
     else:
         torch.bmm(rows, symmetric, out=out)
@@ -100,8 +100,7 @@ def _fastest_runs(ways: tuple[Any, ...], features: torch.Tensor, symmetric: torc
     """The fastest of :data:`_TIMED_RUNS` runs of each way, the ways taking turns.
 
     The first run of each is not timed: a oneDNN convolution's first call at a new shape
-    builds its kernel, which took ten times a steady run at 64 channels and 512x512 px, and
-    judged on it the faster way lost at random.
+    builds its kernel and is far slower than the calls after it.
     """
     for way in ways:
         way(features, symmetric)
@@ -128,11 +127,8 @@ def _by_convolution(features: torch.Tensor) -> bool:
     channels-last float32 feature map on the CPU, and to let the backward choose between
     that convolution and a matrix product (:func:`_convolution_is_faster`).
 
-    There the products run in oneDNN, the library of the backbone's own convolutions:
-    measured on a 2-core AMD EPYC, the five VGG16 style layers' products for a 512 px step
-    took 51 ms instead of the BLAS matrix products' 114 ms, with the same float32 accuracy;
-    on a 2-core Xeon the forward product was as fast or faster, up to a third
-    (docs/performance.md).
+    There the products run in oneDNN, the library of the backbone's own convolutions, faster
+    than BLAS's matrix products at the same float32 accuracy (docs/performance.md).
     """
     return (
         features.device.type == "cpu"

@@ -1,4 +1,4 @@
-"""Built-in optimizers: ``adam`` and ``lbfgs`` (also spelled ``lfbgs``, as the seed's configs do).
+"""Built-in optimizers: ``adam`` and ``lbfgs`` (also spelled ``lfbgs``, as the original SIAYN's configs do).
 
 Both evaluate the objective exactly once per ``step(closure)``, so ``num_steps`` means the same
 amount of work for either. torch is imported inside the factories.

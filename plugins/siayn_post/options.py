@@ -10,7 +10,7 @@ from siayn_core import option
 
 @dataclass(frozen=True)
 class DenoiseOptions:
-    """Options of ``denoise`` (OpenCV non-local means). The seed's p3..p6, by name."""
+    """Options of ``denoise`` (OpenCV non-local means). The original SIAYN's p3..p6, by name."""
 
     template_window: int = option(
         7, help="size in pixels of the patch compared to weigh neighbours (seed: p3); odd sizes are exact",

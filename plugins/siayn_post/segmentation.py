@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from siayn_core import SiaynError
+from siayn_core import SiaynError, first_line, hub_checkpoint_path, resolve_device
 
 
 def grabcut_mask(
@@ -59,7 +57,7 @@ def fcn_resnet101_mask(image: Image.Image, *, device: str = "auto") -> Image.Ima
     model = fcn_resnet101(weights=None, weights_backbone=None,
                           num_classes=len(weights.meta["categories"]), aux_loss=True)
     model.load_state_dict(state)
-    target = pick_device(device)
+    target = resolve_device(device)
     model.eval().to(target)
     # The weights' own preprocessing (ImageNet normalization) without its 520 px resize:
     # the image was already scaled by the user's scaler.
@@ -74,34 +72,13 @@ def load_state_dict(url: str) -> dict:
     a clear SiaynError naming the URL and the cache path when that fails (e.g. offline)."""
     import torch
 
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    path = hub_checkpoint_path(url)
     try:
         return torch.hub.load_state_dict_from_url(
             url, progress=False, check_hash=True, map_location="cpu", weights_only=True
         )
     except Exception as error:  # offline, refused, truncated or corrupt download
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SiaynError(
-            f"cannot load the fcn_resnet101 weights ({reason}): download {url} to {path}, "
+            f"cannot load the fcn_resnet101 weights ({first_line(error)}): download {url} to {path}, "
             "or use mask-create's method 'grabcut', which needs no weights"
         ) from None
-
-
-def pick_device(device: str) -> str:
-    """``auto`` -> the best available torch device; anything else is checked and returned."""
-    import torch
-
-    device = device.strip().lower()
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SiaynError(f"device {device!r} was asked for but CUDA is not available")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise SiaynError("device 'mps' was asked for but MPS is not available")
-    if device not in ("cpu", "mps") and not device.startswith("cuda"):
-        raise SiaynError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
-    return device

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
-from siayn_core import FrozenExtractor, SiaynError, closest
+from siayn_core import FrozenExtractor, SiaynError, closest, first_line, hub_checkpoint_path
 
 from . import VGGOptions
 
@@ -28,8 +26,8 @@ ARCHITECTURES: dict[str, tuple[str, type[tv_vgg.WeightsEnum]]] = {
 def build_features(arch: str, *, pooling: str = "max") -> nn.Sequential:
     """torchvision's VGG ``features`` stack with PyTorch's default initialisation.
 
-    Only the convolutional part is built: the classifier of ``vgg16()`` holds ~120M
-    parameters and takes ~10x longer to construct than the features.
+    Only the convolutional part is built: the classifier holds most of ``vgg16()``'s
+    parameters and is never used.
     """
     config_key, _ = ARCHITECTURES[arch]
     features = tv_vgg.make_layers(tv_vgg.cfgs[config_key])
@@ -208,21 +206,21 @@ def load_weights(features: nn.Sequential, weights: str, *, arch: str, weights_en
 
 def imagenet_state_dict(weights_enum: tv_vgg.WeightsEnum, *, arch: str) -> Mapping[str, torch.Tensor]:
     """torchvision's ImageNet weights, from the torch hub cache or downloaded into it."""
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights_enum.url).path)
+    cached = hub_checkpoint_path(weights_enum.url)
     was_cached = cached.is_file()
     try:
         return weights_enum.get_state_dict(progress=True, map_location="cpu", weights_only=True)
     except OSError as error:  # URLError, HTTPError, socket and disk errors
         if was_cached:
-            raise SiaynError(f"could not read the cached {arch} weights {cached}: {_first_line(error)}") from None
+            raise SiaynError(f"could not read the cached {arch} weights {cached}: {first_line(error)}") from None
         raise SiaynError(
             f"could not download the {arch} ImageNet weights from {weights_enum.url} "
-            f"({_first_line(error)}); download that file and place it at {cached}, "
+            f"({first_line(error)}); download that file and place it at {cached}, "
             f"or set the backbone option weights to a local state dict file"
         ) from None
     except Exception as error:  # torch.load's errors vary with how the file is damaged
         raise SiaynError(
-            f"could not read the cached {arch} weights {cached} ({_first_line(error)}); "
+            f"could not read the cached {arch} weights {cached} ({first_line(error)}); "
             f"delete it to download it again"
         ) from None
 
@@ -237,7 +235,7 @@ def read_state_dict(path: Path, *, arch: str) -> Mapping[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load's errors vary with what the file holds
-        raise SiaynError(f"could not load weights file {path} as a state dict: {_first_line(error)}") from None
+        raise SiaynError(f"could not load weights file {path} as a state dict: {first_line(error)}") from None
     if isinstance(state, Mapping) and isinstance(state.get("state_dict"), Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -280,6 +278,3 @@ def _few(keys: Sequence[str], limit: int = 4) -> str:
     return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

@@ -1,4 +1,4 @@
-"""``siayn postprocess``: run the postprocessing config (the seed's format)."""
+"""``siayn postprocess``: run the postprocessing config (the original SIAYN's format)."""
 
 from __future__ import annotations
 

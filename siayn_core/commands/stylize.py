@@ -1,4 +1,4 @@
-"""``siayn stylize``: run the stylize config's runs (the seed's format), or stylize the
+"""``siayn stylize``: run the stylize config's runs (the original SIAYN's format), or stylize the
 images named on the command line with the default config's settings."""
 
 from __future__ import annotations

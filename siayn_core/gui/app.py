@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 
 from ..errors import SiaynError
+from ..image_io import IMAGE_SUFFIXES
 from .form import ComponentChoice, FormField, Key, selected_component
 from .runner import LOSS_TERMS, GuiBackend, Update
 
@@ -24,7 +25,6 @@ INTRO = (
     "image and style images, adjust the options, press **Run**: the image forms as you watch. "
     "**Stop** keeps the current image. Results and their `run.json` can be downloaded."
 )
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 #: Fixed colours, so every term keeps its line even when it starts at 0 (log10 undefined).
 LOSS_COLOURS = {"total": "#1f2937", "content": "#2563eb", "style": "#ea580c", "tv": "#16a34a"}
 CSS = "#siayn-progress progress { width: 100%; height: 0.9em; }"
