@@ -1,12 +1,12 @@
 """Make a very large stylized image (4096 px by default) with multi-scale and tiles.
 
-    python benchmarks/large_image.py CONTENT STYLE [--scaler 4] [--stage-steps 100 50 25 8 3 2] [--set KEY=VALUE]
+    python -m benchmarks.large_image CONTENT STYLE [--scaler 4] [--stage-steps 100 50 25 8 3 2] [--set KEY=VALUE]
 
-Logs every step (stage size, losses, seconds, resident memory) and writes the result, a
-downscaled copy and a 1:1 crop (to look for seams) into ``--output`` (default
-``benchmarks/results/large``), plus ``large.json`` with the timings and the peak memory.
-Uses the real VGG16 weights from ``../shared/weights`` (or ``--weights``) through a
-temporary TORCH_HOME when the file exists.
+Run from the repository root. Logs every step (stage size, losses, seconds, resident
+memory) and writes the result, a downscaled copy and a 1:1 crop (to look for seams) into
+``--output`` (default ``benchmarks/results/large``), plus ``large.json`` with the timings
+and the peak memory. Uses the real VGG16 weights from ``../shared/weights`` (or
+``--weights``) through a temporary TORCH_HOME when the file exists.
 """
 
 from __future__ import annotations
@@ -17,25 +17,31 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if __name__ == "__main__" and not __package__:
+    # Run as a file, the package's relative imports below cannot work.
+    sys.exit("run it from the repository root as: python -m benchmarks.large_image CONTENT STYLE")
 
-from run import DEFAULT_WEIGHTS, REPO, with_weights  # noqa: E402
+from .common import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    RESULTS,
+    memory_mb,
+    options,
+    parse_settings,
+    registry,
+    with_weights,
+    write_json,
+)
 
-
-def rss_mb() -> float:
-    """The current resident set size in MB (Linux), else the peak so far."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+if TYPE_CHECKING:
+    from siayn_core.engine import Iterate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Make the image and write it, its copies and ``large.json``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.large_image",
+                                     description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("content", type=Path)
     parser.add_argument("style", type=Path)
     parser.add_argument("--scaler", type=float, default=4.0)
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tile-size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
-    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results" / "large")
+    parser.add_argument("--output", type=Path, default=RESULTS / "large")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="any other stylize setting, as siayn stylize --set takes it")
     args = parser.parse_args(argv)
@@ -51,38 +57,33 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
-    from siayn_core import load_plugins
-    from siayn_core.config import build_options
-    from siayn_core.configfile import parse_overrides
     from siayn_core.engine import stylize
-    from siayn_core.image_io import read_image, write_image, to_pil
+    from siayn_core.image_io import read_image, to_pil, write_image
 
     if args.threads:
         torch.set_num_threads(args.threads)
     home = with_weights(args.weights)
-    registry = load_plugins().registry
-    options = build_options(
-        {
-            "scaler": args.scaler,
-            "stage_steps": args.stage_steps,
-            "tile_size": args.tile_size,
-            "seed": 0,
-            **({} if home else {"backbone_options": {"weights": "none"}}),
-            **parse_overrides(args.settings),
-        },
-        where="large image",
-    )
-    log_records: list[dict] = []
+    reg = registry()
+    settings: dict[str, Any] = {
+        "scaler": args.scaler,
+        "stage_steps": args.stage_steps,
+        "tile_size": args.tile_size,
+        "seed": 0,
+        **({} if home else {"backbone_options": {"weights": "none"}}),
+        **parse_settings(args.settings),  # last, so that --set overrides the flags
+    }
+    run_options = options(**settings)
+    log_records: list[dict[str, Any]] = []
     previous = [time.perf_counter()]
 
-    def log(iterate) -> None:
+    def log(iterate: Iterate) -> None:
         now = time.perf_counter()
         record = {
             "step": iterate.step,
             "size": [int(iterate.image.shape[-1]), int(iterate.image.shape[-2])],
             "seconds": round(iterate.elapsed, 1),
             "step_seconds": round(now - previous[0], 1),
-            "rss_mb": round(rss_mb()),
+            "rss_mb": round(memory_mb("VmRSS")),
             **{key: round(value, 2) for key, value in iterate.losses.items()},
         }
         previous[0] = now
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     content, style = read_image(args.content), read_image(args.style)
     started = time.perf_counter()
-    result = stylize(content, [style], options, registry=registry, device="cpu", seed=0, callback=log)
+    result = stylize(content, [style], run_options, registry=reg, device="cpu", seed=0, callback=log)
     seconds = time.perf_counter() - started
     args.output.mkdir(parents=True, exist_ok=True)
     image = to_pil(result.image)
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "output": str(full),
         "steps": log_records,
     }
-    (args.output / "large.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(args.output / "large.json", summary)
     print(json.dumps({key: value for key, value in summary.items() if key != "steps"}), flush=True)
     if home:
         home.cleanup()

@@ -1,0 +1,1 @@
+"""SIAYN's benchmarks, run from the repository root: ``python -m benchmarks.run``."""
