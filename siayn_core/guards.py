@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .configfile import expand_user
 from .errors import SiaynError
-from .image_io import MAX_PIXELS_VARIABLE, read_image
+from .image_io import command_pixel_limit, read_image
 
 
 def check_writable_dir(path: str | os.PathLike[str], *, what: str = "output folder") -> Path:
@@ -42,18 +42,17 @@ def check_images(paths: Iterable[Path]) -> None:
 @contextmanager
 def pixel_limit(limit: int | None) -> Iterator[None]:
     """Within the block, :func:`~siayn_core.image_io.read_image` accepts images of up to
-    ``limit`` pixels (``--max-pixels``); None keeps the current limit."""
+    ``limit`` pixels (``--max-pixels``) in this thread; None keeps the current limit.
+
+    The limit lives in a context variable, not the environment, so threads running other
+    commands (the GUI's sessions) keep their own."""
     if limit is None:
         yield
         return
     if limit <= 0:
         raise SiaynError(f"--max-pixels must be a positive number of pixels, got {limit}")
-    previous = os.environ.get(MAX_PIXELS_VARIABLE)
-    os.environ[MAX_PIXELS_VARIABLE] = str(limit)
+    token = command_pixel_limit.set(limit)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(MAX_PIXELS_VARIABLE, None)
-        else:
-            os.environ[MAX_PIXELS_VARIABLE] = previous
+        command_pixel_limit.reset(token)

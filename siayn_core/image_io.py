@@ -7,8 +7,10 @@ grayscale / RGBA / CMYK / palette / 16-bit inputs converted to 8-bit RGB.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
+import threading
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -33,8 +35,19 @@ DEFAULT_MAX_PIXELS = 89_478_485
 MAX_PIXELS_VARIABLE = "SIAYN_MAX_IMAGE_PIXELS"
 
 
+#: The limit a command set for the images it reads (``--max-pixels``): per thread and task,
+#: so one GUI session's limit never changes another's.
+command_pixel_limit: contextvars.ContextVar[int | None] = contextvars.ContextVar("command_pixel_limit", default=None)
+#: Pillow reads its limit from a module global: swaps of it are serialized.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
 def max_image_pixels() -> int:
-    """The largest image, in pixels, that :func:`read_image` opens."""
+    """The largest image, in pixels, that :func:`read_image` opens by default: the command's
+    ``--max-pixels``, else ``SIAYN_MAX_IMAGE_PIXELS``, else Pillow's own limit."""
+    limit = command_pixel_limit.get()
+    if limit is not None:
+        return limit
     raw = os.environ.get(MAX_PIXELS_VARIABLE, "").strip()
     if not raw:
         return DEFAULT_MAX_PIXELS
@@ -47,8 +60,11 @@ def max_image_pixels() -> int:
     return limit
 
 
-def read_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Open ``path`` as an 8-bit RGB image, or raise SiaynError with a one-line reason."""
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> Image.Image:
+    """Open ``path`` as an 8-bit RGB image, or raise SiaynError with a one-line reason.
+
+    :param max_pixels: refuse images larger than this (default: :func:`max_image_pixels`).
+    """
     path = Path(path)
     try:
         found = path.exists()
@@ -58,14 +74,18 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
         raise SiaynError(f"image not found: {path}")
     if path.is_dir():
         raise SiaynError(f"expected an image file but found a directory: {path}")
-    limit = max_image_pixels()
-    previous_limit = Image.MAX_IMAGE_PIXELS
+    limit = max_image_pixels() if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             # Pillow only warns between its limit and twice its limit: refuse at the limit.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = limit  # Pillow reads only this global; restored below
-            with Image.open(path) as opened:
+            with _PILLOW_LIMIT_LOCK:
+                previous_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limit
+                try:
+                    opened = Image.open(path)  # Pillow checks the size here, from the header
+                finally:
+                    Image.MAX_IMAGE_PIXELS = previous_limit
+            with opened:
                 opened.seek(0)
                 image = ImageOps.exif_transpose(opened)
                 image.load()
@@ -78,8 +98,6 @@ def read_image(path: str | os.PathLike[str]) -> Image.Image:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
         reason = "empty file" if path.stat().st_size == 0 else str(error) or type(error).__name__
         raise SiaynError(f"cannot read image {path}: {reason}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous_limit
     if min(image.size) < MIN_SIDE:
         raise SiaynError(
             f"image is too small: {path} is {image.width}x{image.height}, "

@@ -153,3 +153,23 @@ def test_corrupted_pngs_never_escape_as_other_errors(tmp_path: Path, position: i
         read_image(path)
     except SiaynError:
         pass
+
+
+def test_pixel_limit_is_an_argument_and_stays_in_its_thread(tmp_path: Path) -> None:
+    import threading
+
+    from siayn_core.guards import pixel_limit
+
+    path = tmp_path / "big.png"
+    gradient((100, 100)).save(path)
+    with pytest.raises(SiaynError, match="too large"):
+        read_image(path, max_pixels=5000)
+    seen: list[tuple[int, int]] = []
+    with pixel_limit(5000):
+        with pytest.raises(SiaynError, match="too large"):
+            read_image(path)
+        other = threading.Thread(target=lambda: seen.append(read_image(path).size))
+        other.start()
+        other.join()
+    assert seen == [(100, 100)]  # another thread's reads keep their own limit
+    assert "SIAYN_MAX_IMAGE_PIXELS" not in os.environ or os.environ["SIAYN_MAX_IMAGE_PIXELS"] != "5000"
