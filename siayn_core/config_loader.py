@@ -21,7 +21,6 @@ from .resources import STYLIZE_CONFIG_NAME, bundled_config, examples_dir
 if TYPE_CHECKING:
     from .registry import Registry
 
-DEFAULT_CONFIG_NAME = STYLIZE_CONFIG_NAME
 #: ``siayn stylize PHOTO STYLE`` without ``--size`` or ``scaler``: the output keeps the
 #: photo's size, its longer side capped at this many px (about a minute on 2 CPU cores).
 DEFAULT_PHOTO_SIZE = 256

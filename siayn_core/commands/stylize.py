@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .common import load_host, plugin_option
-from ..config_loader import DEFAULT_CONFIG_NAME, DEFAULT_PHOTO_SIZE
+from ..config_loader import DEFAULT_PHOTO_SIZE
+from ..resources import STYLIZE_CONFIG_NAME
 from ..devices import DEVICES
 from ..guards import check_images, check_writable_dir, pixel_limit
 from ..interrupts import StopOnSignal
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 @click.argument("images", nargs=-1, metavar="[CONTENT STYLE...]")
 @click.option(
     "--config", "-c", "config_path", type=click.Path(path_type=Path), default=None, metavar="FILE",
-    help=f"Stylize config (YAML, named runs). Default: {DEFAULT_CONFIG_NAME}, on the bundled images.",
+    help=f"Stylize config (YAML, named runs). Default: {STYLIZE_CONFIG_NAME}, on the bundled images.",
 )
 @click.option("--run", "-r", "run_names", multiple=True, metavar="NAME", help="Only this run (repeatable).")
 @click.option(
