@@ -22,13 +22,17 @@ from .protocols import (
     Loss,
     OptimizerFactory,
     PostprocessContext,
+    PostprocessFormat,
+    PostprocessJob,
     Postprocessor,
+    PostprocessRequest,
 )
 from .registry import KINDS, Component, Registry
 
 __version__ = "0.1.0"
 
-# The plugin surface: what a backbone, loss, initialiser, optimizer or postprocessor uses.
+# The plugin surface: what a backbone, loss, initialiser, optimizer, postprocessor or
+# postprocess format uses.
 PLUGIN_API = [
     "KINDS",
     "Backbone",
@@ -41,6 +45,9 @@ PLUGIN_API = [
     "OptionSpec",
     "PluginError",
     "PostprocessContext",
+    "PostprocessFormat",
+    "PostprocessJob",
+    "PostprocessRequest",
     "Postprocessor",
     "Register",
     "SiaynError",

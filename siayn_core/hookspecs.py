@@ -93,6 +93,15 @@ def register_postprocessors(register: Register) -> None:
     """
 
 
+@hookspec
+def register_postprocess_formats(register: Register) -> None:
+    """Register keys for ``siayn postprocess`` configs (factories returning
+    :class:`~siayn_core.protocols.PostprocessFormat`), such as the original SIAYN's.
+
+    :param register: ``register("original", factory, description=...)``.
+    """
+
+
 #: Component kind -> the hook that registers components of that kind.
 HOOK_FOR_KIND: dict[str, str] = {
     "backbone": "register_backbones",
@@ -100,4 +109,5 @@ HOOK_FOR_KIND: dict[str, str] = {
     "initialiser": "register_initialisers",
     "optimizer": "register_optimizers",
     "postprocessor": "register_postprocessors",
+    "postprocess-format": "register_postprocess_formats",
 }

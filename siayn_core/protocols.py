@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import torch
@@ -146,4 +146,76 @@ class Postprocessor(Protocol):
 
     def __call__(self, image: Image.Image, context: PostprocessContext) -> Image.Image:
         """Return the processed image; ``image`` itself is left unchanged."""
+        ...
+
+
+@dataclass(frozen=True)
+class PostprocessJob:
+    """One input of a ``siayn postprocess`` run and the steps applied to it.
+
+    :param input: an image, or a folder of frames (the steps then get its last frame).
+    :param steps: postprocessor names or ``{"name": ..., **options}`` mappings, applied in order.
+    :param context: what the steps may need; its ``output_dir`` is where extra files go.
+    :param output_dir: the folder for the results (``None``: next to ``input``).
+    """
+
+    input: Path
+    steps: tuple[str | Mapping[str, Any], ...]
+    context: PostprocessContext = field(default_factory=PostprocessContext)
+    output_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class PostprocessRequest:
+    """One run of a ``siayn postprocess`` config, as a :class:`PostprocessFormat` sees it.
+
+    :param where: names the run in messages, e.g. ``run 'test1' in cfg.yaml``.
+    :param search_dirs: folders where file names in the config are looked up.
+    :param output_dir: the run's ``output`` folder (``None``: results go next to each input).
+    """
+
+    where: str
+    search_dirs: tuple[Path, ...] = ()
+    output_dir: Path | None = None
+
+    def require(self, key: str, value: str | None, *, what: str) -> Path:
+        """The file the config's ``key`` names, resolved as :meth:`PostprocessContext.find` does;
+        SiaynError naming the key and run if it is empty or absent."""
+        from .configfile import resolve_file
+        from .errors import SiaynError
+
+        if not value:
+            raise SiaynError(f"{self.where}: {key!r} is required ({what})")
+        return resolve_file(value, self.search_dirs, what=f"{what} ({key!r} of {self.where})").resolve()
+
+    def optional(self, key: str, value: str | None, *, what: str) -> Path | None:
+        """Like :meth:`require`, but ``None`` when the key is empty."""
+        return self.require(key, value, what=what) if value else None
+
+    def job(
+        self,
+        input: Path,
+        steps: Sequence[str | Mapping[str, Any]],
+        *,
+        content: Path | None = None,
+        styles: tuple[Path, ...] = (),
+    ) -> PostprocessJob:
+        """A job whose results (and extra files, such as a GIF) go to the run's ``output``
+        folder, or next to ``input`` (into it, for a folder)."""
+        output_dir = self.output_dir or (input if input.is_dir() else input.parent)
+        context = PostprocessContext(content=content, styles=styles, output_dir=output_dir,
+                                     search_dirs=self.search_dirs)
+        return PostprocessJob(input, tuple(steps), context, self.output_dir)
+
+
+@runtime_checkable
+class PostprocessFormat(Protocol):
+    """The keys a plugin adds to ``siayn postprocess`` configs, turned into jobs.
+
+    The factory's options dataclass declares the keys; it is built from each run's values
+    for them (keys the core also reads, such as ``content``, reach both).
+    """
+
+    def __call__(self, request: PostprocessRequest) -> Sequence[PostprocessJob]:
+        """The jobs this run asks for through the format's keys; none if it asks for nothing."""
         ...

@@ -60,3 +60,34 @@ def test_no_import_circle_among_core_modules() -> None:
 
     circles = sorted(name for name in graph if reaches(name, name, set()))
     assert not circles
+
+
+def string_constants(path: Path) -> set[str]:
+    """The string literals of a module, docstrings left out."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value) for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {node.value for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings}
+
+
+def test_the_core_names_no_built_in_postprocessor_or_format_key() -> None:
+    import dataclasses
+
+    from siayn_core import StylizeOptions, load_plugins
+    from siayn_core.postprocess_runs import ChainOptions
+
+    registry = load_plugins().registry
+    built_in = [c for c in registry.components() if c.kind in ("postprocessor", "postprocess-format")
+                and c.factory.__module__.split(".")[0] in BUILT_IN]
+    # Keys the core reads itself, and words it uses in their plain sense (a file's path, a run's source).
+    own = {f.name for options in (ChainOptions, StylizeOptions) for f in dataclasses.fields(options)}
+    own |= {"path", "source"}
+    names = {name for c in built_in for name in (c.name, *c.aliases)}
+    names |= {spec.name for c in built_in if c.kind == "postprocess-format" for spec in c.options()} - own
+    assert {"denoise", "gif", "original", "use_denoise", "p3", "img_path"} <= names
+    named = {module_name(p): found for p in CORE.rglob("*.py") if (found := string_constants(p) & names)}
+    assert not named

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from .conftest import REPO
 
@@ -41,8 +42,8 @@ def test_installed_example_is_listed(installed_example: dict[str, str]) -> None:
     sepia = next(entry for entry in json.loads(result.stdout) if entry["name"] == "sepia")
     assert sepia["package"] == "siayn-plugin-example"
     assert sepia["version"] == "1.0.0"
-    assert sepia["hooks"] == ["register_postprocessors"]
-    assert sepia["components"] == {"postprocessor": ["sepia"]}
+    assert sepia["hooks"] == ["register_postprocessors", "register_postprocess_formats"]
+    assert sepia["components"] == {"postprocessor": ["sepia"], "postprocess-format": ["sepia-keys"]}
     assert sepia["error"] is None
 
 
@@ -59,6 +60,19 @@ def test_installed_example_component_is_usable(installed_example: dict[str, str]
     result = subprocess.run([sys.executable, "-c", script], env=installed_example, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(8, 8) True"
+
+
+def test_installed_example_adds_config_keys(installed_example: dict[str, str], tmp_path) -> None:
+    Image.new("RGB", (8, 8), (0, 0, 255)).save(tmp_path / "blue.png")
+    (tmp_path / "cfg.yaml").write_text("tone:\n  use_sepia: true\n  sepia_image: blue.png\n")
+    result = siayn(installed_example, "postprocess", "--config", str(tmp_path / "cfg.yaml"))
+    assert result.returncode == 0, result.stderr
+    r, g, b = Image.open(tmp_path / "blue.sepia.png").getpixel((0, 0))
+    assert r > b
+    (tmp_path / "cfg.yaml").write_text("tone:\n  use_sepia: true\n")
+    result = siayn(installed_example, "postprocess", "--config", str(tmp_path / "cfg.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("'sepia_image' is required (image to tone)")
 
 
 def test_example_without_install_is_not_listed() -> None:

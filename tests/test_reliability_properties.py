@@ -154,7 +154,7 @@ _POSTPROCESS_KEYS = ["use_denoise", "p3", "p4", "p5", "p6", "img_path", "use_mas
 @given(run=st.dictionaries(st.sampled_from(_POSTPROCESS_KEYS) | st.text(min_size=1, max_size=8),
                            _plausible | st.sampled_from([True, "content.png", "style.png", "."]), max_size=6))
 def test_generated_postprocess_runs_resolve_or_fail_clearly(registry: Registry, folder: Path, run) -> None:
-    from siayn_core.postprocess import load_postprocess_runs
+    from siayn_core.postprocess_runs import load_postprocess_runs
 
     config = folder / "post.yaml"
     config.write_text(_safe_dump(run), encoding="utf-8")

@@ -1,5 +1,5 @@
 """SIAYN's built-in postprocessors: ``denoise``, ``mask``, ``mask-create``, ``histogram``,
-``preserve-colors`` and ``gif``.
+``preserve-colors`` and ``gif``; and the original SIAYN's postprocessing keys, which use them.
 
 Each factory imports its implementation (OpenCV, scikit-image, torchvision) only when the
 component is built, so listing plugins stays cheap.
@@ -7,7 +7,7 @@ component is built, so listing plugins stays cheap.
 
 from __future__ import annotations
 
-from siayn_core import Postprocessor, Register, hookimpl
+from siayn_core import PostprocessFormat, Postprocessor, Register, hookimpl
 
 from .options import (
     DenoiseOptions,
@@ -17,6 +17,7 @@ from .options import (
     MaskOptions,
     PreserveColorsOptions,
 )
+from .original_format import OriginalFormat, OriginalPostprocessOptions
 
 
 def make_denoise(options: DenoiseOptions) -> Postprocessor:
@@ -61,6 +62,11 @@ def make_gif(options: GifOptions) -> Postprocessor:
     return Gif(options)
 
 
+def make_original_format(options: OriginalPostprocessOptions) -> PostprocessFormat:
+    """Build ``original``, the original SIAYN's postprocessing keys."""
+    return OriginalFormat(options)
+
+
 @hookimpl
 def register_postprocessors(register: Register) -> None:
     register("denoise", make_denoise, aliases=("nlmeans",),
@@ -75,3 +81,10 @@ def register_postprocessors(register: Register) -> None:
              description="Keep the content's colours; take only the luminance of the result.")
     register("gif", make_gif,
              description="Write a GIF of a run's saved frames (or any folder of images).")
+
+
+@hookimpl
+def register_postprocess_formats(register: Register) -> None:
+    register("original", make_original_format,
+             description="The original SIAYN's keys: use_denoise and p3..p6, use_mask, use_histogram, "
+             "use_mask_creation, use_gif_creation.")

@@ -13,19 +13,19 @@ class DenoiseOptions:
     """Options of ``denoise`` (OpenCV non-local means). The original SIAYN's p3..p6, by name."""
 
     template_window: int = option(
-        7, help="size in pixels of the patch compared to weigh neighbours (seed: p3); odd sizes are exact",
+        7, help="size in pixels of the patch compared to weigh neighbours (the original SIAYN's p3); odd sizes are exact",
         minimum=1, maximum=99,
     )
     search_window: int = option(
-        21, help="size in pixels of the window searched for similar patches (seed: p4); time grows with it",
+        21, help="size in pixels of the window searched for similar patches (the original SIAYN's p4); time grows with it",
         minimum=1, maximum=199,
     )
     strength: float = option(
-        7.0, help="filter strength for luminance (seed: p5): higher removes more noise and more detail",
+        7.0, help="filter strength for luminance (the original SIAYN's p5): higher removes more noise and more detail",
         minimum=0.0,
     )
     color_strength: float = option(
-        15.0, help="filter strength for colour (seed: p6); unused on a grayscale image", minimum=0.0,
+        15.0, help="filter strength for colour (the original SIAYN's p6); unused on a grayscale image", minimum=0.0,
     )
 
 

@@ -9,7 +9,7 @@ import click
 from .common import load_host, plugin_option
 from ..configfile import parse_overrides
 from ..guards import check_images, check_writable_dir, pixel_limit
-from ..postprocess import load_postprocess_runs, run_postprocess
+from ..postprocess_runs import load_postprocess_runs, run_postprocess
 from ..resources import POSTPROCESS_CONFIG_NAME
 
 

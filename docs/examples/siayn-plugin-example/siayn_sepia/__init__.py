@@ -1,4 +1,5 @@
-"""A SIAYN plugin that adds the ``sepia`` postprocessor."""
+"""A SIAYN plugin that adds the ``sepia`` postprocessor, and ``use_sepia``/``sepia_image`` keys
+to ``siayn postprocess`` configs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-from siayn_core import PostprocessContext, hookimpl, option
+from siayn_core import PostprocessContext, PostprocessJob, PostprocessRequest, hookimpl, option
 
 
 @dataclass(frozen=True)
@@ -30,3 +31,29 @@ class Sepia:
 @hookimpl
 def register_postprocessors(register):
     register("sepia", Sepia, aliases=("old-photo",), description="Warm brown tones, like an old photograph.")
+
+
+@dataclass(frozen=True)
+class SepiaKeys:
+    """The keys this plugin adds to ``siayn postprocess`` configs."""
+
+    use_sepia: bool = option(False, help="tone 'sepia_image' brown")
+    sepia_image: str | None = option(None, help="the image to tone")
+
+
+class SepiaFormat:
+    """A ``sepia`` job for each run that sets ``use_sepia``."""
+
+    def __init__(self, options: SepiaKeys) -> None:
+        self.options = options
+
+    def __call__(self, request: PostprocessRequest) -> list[PostprocessJob]:
+        if not self.options.use_sepia:
+            return []
+        image = request.require("sepia_image", self.options.sepia_image, what="image to tone")
+        return [request.job(image, ["sepia"])]
+
+
+@hookimpl
+def register_postprocess_formats(register):
+    register("sepia-keys", SepiaFormat, description="use_sepia and sepia_image.")
