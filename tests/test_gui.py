@@ -396,8 +396,8 @@ def test_the_readme_shows_the_gui_and_docs_describe_it() -> None:
     assert "![The SIAYN GUI](docs/images/gui.png)" in (REPO / "README.md").read_text()
     assert (REPO / "docs" / "images" / "gui.png").is_file()
     guide = (REPO / "docs" / "gui.md").read_text()
-    for option in ("--host", "--port", "--output", "--device", "--plugin"):
-        assert option in guide
+    for flag in ("--host", "--port", "--output", "--device", "--plugin"):
+        assert flag in guide
 
 
 def test_gui_on_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:

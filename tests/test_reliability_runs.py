@@ -176,7 +176,7 @@ def test_a_diverging_loss_keeps_the_last_finite_image(images: tuple[Path, Path],
     assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
     assert "diverged" in stderr and "lower lr (now 1e+30)" in stderr and "switch optimizer" in stderr
     run_dir = out / "default"
-    assert f"kept the image of step" in stderr and str(run_dir / f"{STEM}.png") in stderr
+    assert "kept the image of step" in stderr and str(run_dir / f"{STEM}.png") in stderr
     record = json.loads((run_dir / "run.json").read_text())
     assert record["diverged"] is True and "diverged" in record["error"]
     assert record["steps"] >= 1 and all(np.isfinite(r["total"]) for r in record["losses"])
