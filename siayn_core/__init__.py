@@ -26,6 +26,7 @@ from .protocols import (
     PostprocessJob,
     Postprocessor,
     PostprocessRequest,
+    TileableLoss,
 )
 from .registry import KINDS, Component, Registry
 
@@ -51,6 +52,7 @@ PLUGIN_API = [
     "Postprocessor",
     "Register",
     "SiaynError",
+    "TileableLoss",
     "closest",
     "first_line",
     "hookimpl",

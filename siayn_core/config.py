@@ -151,6 +151,13 @@ class StylizeOptions:
         help="keep every pixel in [0, 1] during the optimization (projected steps), so the image optimized "
         "is the image saved; false: the original SIAYN's unconstrained optimization, clamped only when saved",
     )
+    average: float = option(
+        0.0,
+        help="keep an exponential moving average of the image with this decay (0: off; e.g. 0.9): the "
+        "average is the image previewed, saved and carried into the next stage",
+        minimum=0.0,
+        maximum=0.999,
+    )
     tile_size: int | None = option(
         1024,
         help="images wider or taller than this many px are optimized in overlapping tiles of at most "

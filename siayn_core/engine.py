@@ -201,6 +201,7 @@ def stylize(
                 first_step=stage.first_step,
                 total_steps=stages[-1].last_step,
                 keep_in_range=options.keep_in_range,
+                average=options.average,
             )
         except DivergedError as error:
             # Keep the last image whose loss was finite: this stage's, else the previous stage's.
@@ -261,6 +262,7 @@ def optimize_at_size(
     first_step: int = 1,
     total_steps: int | None = None,
     keep_in_range: bool = False,
+    average: float = 0.0,
 ) -> tuple[torch.Tensor, list[dict[str, float]], bool]:
     """Optimize ``start`` for ``num_steps`` steps at its own size.
 
@@ -268,6 +270,8 @@ def optimize_at_size(
     multi-scale schedule calls this once per size with the upsampled previous result as
     ``start``, numbering steps from ``first_step`` out of ``total_steps``.
 
+    :param average: the decay of an exponential moving average of the iterates; when set,
+        the average is what callbacks see and what is returned.
     :returns: the optimized (unclamped) image, the per-step loss records, and whether a
         callback stopped the run.
     """
@@ -284,6 +288,7 @@ def optimize_at_size(
     box = BoxProjection(image) if keep_in_range else None
     if box is not None:
         box.clamp()
+    averaged = IterateAverage(average, image.detach()) if average else None
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -314,17 +319,35 @@ def optimize_at_size(
         last_finite, being_evaluated = being_evaluated, last_finite
         losses = {"total": total, "content": content_term, "style": style_term, "tv": tv_term}
         records.append({"step": step, **losses})
+        current = image.detach() if averaged is None else averaged.update(image.detach())
         if callback is not None:
             iterate = Iterate(
                 step=step,
                 num_steps=total_steps,
                 losses=losses,
-                image=image.detach().clamp(0.0, 1.0),
+                image=current.clamp(0.0, 1.0),
                 elapsed=time.perf_counter() - started,
             )
             if callback(iterate):
-                return image.detach(), records, True
-    return image.detach(), records, False
+                return current, records, True
+    return (image.detach() if averaged is None else averaged.value), records, False
+
+
+class IterateAverage:
+    """A bias-corrected exponential moving average of the optimized image."""
+
+    def __init__(self, decay: float, start: torch.Tensor) -> None:
+        self.decay = decay
+        self.accumulated = torch.zeros_like(start)
+        self.weight = 0.0
+        self.value = start.clone()
+
+    def update(self, image: torch.Tensor) -> torch.Tensor:
+        """Add ``image``; return the average so far."""
+        self.accumulated.mul_(self.decay).add_(image, alpha=1 - self.decay)
+        self.weight = self.weight * self.decay + (1 - self.decay)
+        self.value = self.accumulated / self.weight
+        return self.value
 
 
 def chain(callbacks: Sequence[Callback | None]) -> Callback:

@@ -63,7 +63,10 @@ class Loss(Protocol):
     """A loss term comparing a representation of the generated image with a target.
 
     Comparison losses (content, style) receive features; a regularizer such as total
-    variation receives the generated image itself and ``target=None``.
+    variation receives the generated image itself and ``target=None``. A content loss may
+    declare ``combines`` (``"sum"`` or ``"mean"``: how its value over positions put side by
+    side relates to its parts), which tiled runs use to weigh tiles; ``"mean"`` is assumed.
+    A style loss that is exact on tiles is a :class:`TileableLoss`.
     """
 
     def target(self, features: torch.Tensor) -> torch.Tensor:
@@ -75,6 +78,24 @@ class Loss(Protocol):
 
     def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         """The scalar loss of ``features`` against ``target``."""
+        ...
+
+
+@runtime_checkable
+class TileableLoss(Loss, Protocol):
+    """A loss of the form ``compare(target(features), target)`` whose representation adds up
+    over feature positions: a tiled run then has exactly the whole image's value and gradient.
+
+    ``target`` must stay differentiable (it is also called with gradients, on each tile).
+    """
+
+    #: How ``target`` of positions put side by side relates to its parts: ``"sum"`` (a plain
+    #: sum, as of an unnormalized Gram matrix) or ``"mean"`` (weighted by the parts' numbers of
+    #: positions, as of a normalized one).
+    combines: str
+
+    def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss of a representation against the target: ``loss(F, T) == compare(target(F), T)``."""
         ...
 
 

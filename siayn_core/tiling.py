@@ -18,19 +18,24 @@ keeps the zero padding of the tile's border away from the features that count. C
 targets are stitched once per stage from a fixed grid. The total variation term is
 computed on the whole image (it needs no backbone).
 
-A loss whose representation does not add up over positions (checked numerically) falls
-back to comparing every tile with the global target, weighted by its size: an
-approximation of the whole-image objective, still seam-free thanks to the shifting grid.
+Step 3 needs a style loss that declares how its representation adds up and compares
+representations (a :class:`~siayn_core.protocols.TileableLoss`): each tile's gradient is then
+the gradient of the loss with respect to the image's representation, carried back through
+that tile's share of it. Any other style loss falls back to comparing every tile with the
+global target, weighted by its size: an approximation of the whole-image objective, still
+seam-free thanks to the shifting grid.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
+
+from .protocols import TileableLoss
 
 if TYPE_CHECKING:
     from .objective import WeightedObjective
@@ -101,52 +106,6 @@ def _flat(features: torch.Tensor) -> torch.Tensor:
     return features.reshape(features.shape[0], features.shape[1], 1, -1)
 
 
-def _close(a: Any, b: Any) -> bool:
-    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and torch.allclose(
-        a, b, rtol=1e-4, atol=1e-6
-    )
-
-
-def combination_rule(function: Callable[..., Any], *, targets: bool = False) -> str | None:
-    """How ``function`` of concatenated positions relates to its values on the parts:
-    ``"sum"`` (plain sum), ``"mean"`` (mean weighted by the number of positions) or None.
-
-    ``function`` is a representation (``loss.target``) or, with ``targets``, a loss of
-    features against same-shaped targets. Checked on small random tensors.
-    """
-    generator = torch.Generator().manual_seed(0)
-    a, b, ta, tb = (torch.rand(1, 4, 1, n, generator=generator) for n in (6, 10, 6, 10))
-    try:
-        with torch.no_grad():
-            if targets:
-                whole = function(torch.cat((a, b), -1), torch.cat((ta, tb), -1))
-                parts = function(a, ta), function(b, tb)
-            else:
-                whole = function(torch.cat((a, b), -1))
-                parts = function(a), function(b)
-    except Exception:
-        return None
-    if _close(whole, parts[0] + parts[1]):
-        return "sum"
-    if _close(whole, (6 * parts[0] + 10 * parts[1]) / 16):
-        return "mean"
-    return None
-
-
-def difference_form(loss: Any) -> bool:
-    """Whether ``loss(F, T)`` depends on ``target(F) - T`` only (true of squared Gram
-    differences), which makes the shifted-target trick exact."""
-    generator = torch.Generator().manual_seed(1)
-    f, g = torch.rand(1, 4, 1, 12, generator=generator), torch.rand(1, 4, 1, 12, generator=generator)
-    try:
-        with torch.no_grad():
-            target = loss.target(torch.rand(1, 4, 1, 12, generator=generator))
-            shifted = target + loss.target(g) - loss.target(f)
-            return _close(loss(f, target), loss(g, shifted))
-    except Exception:
-        return False
-
-
 def _weights(rule: str | None, counts: Sequence[int]) -> list[float]:
     total = sum(counts)
     if rule == "sum":
@@ -170,9 +129,9 @@ class TiledObjective:
         self.tile_size = tile_size
         self.margin = margin
         self.generator = generator
-        self.style_rule = combination_rule(objective.style_loss.target)
-        self.style_exact = self.style_rule is not None and difference_form(objective.style_loss)
-        self.content_rule = combination_rule(objective.content_loss, targets=True) or "mean"
+        self.style_rule = getattr(objective.style_loss, "combines", None)
+        self.style_exact = isinstance(objective.style_loss, TileableLoss) and self.style_rule in ("sum", "mean")
+        self.content_rule = getattr(objective.content_loss, "combines", "mean")
         self.strides: dict[str, int] = {}
         self.content_maps: dict[str, torch.Tensor] = {}
         self.style_targets: list[dict[str, torch.Tensor]] = []
@@ -261,6 +220,23 @@ class TiledObjective:
 
     # -- evaluation ------------------------------------------------------------------
 
+    def _representation_slopes(self, whole: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted style loss of the image's representations ``whole`` and its gradient
+        with respect to each layer's representation, summed over the styles."""
+        objective = self.objective
+        leaves = {layer: value.detach().requires_grad_(True) for layer, value in whole.items()}
+        with torch.enable_grad():
+            value = self._zero
+            for targets, coefficients in zip(self.style_targets, objective.style_coefficients):
+                for layer, target in targets.items():
+                    value = value + coefficients[layer] * objective.style_loss.compare(leaves[layer], target)
+            if not value.requires_grad:
+                return value, {}
+            slopes = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
+        return value.detach(), {
+            layer: slope for layer, slope in zip(leaves, slopes) if slope is not None
+        }
+
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The total loss (whose backward gives the whole image's gradient) and the
         detached terms ``[total, content, style, tv]``."""
@@ -294,12 +270,14 @@ class TiledObjective:
             style_weights[layer] = _weights(self.style_rule, counts)
             if shares:
                 whole[layer] = sum(w * share[layer][0] for w, share in zip(style_weights[layer], shares))
+        style_value = pixels.new_zeros(())
+        slopes: dict[str, torch.Tensor] = {}
+        if shares:
+            style_value, slopes = self._representation_slopes(whole)
 
         # Pass 2: each tile's gradient of the whole image's loss.
         gradient = torch.zeros_like(pixels)
         content_value = pixels.new_zeros(())
-        style_value = pixels.new_zeros(())
-        recorded: set[tuple[int, str]] = set()
         for index, tile in enumerate(tiles):
             rows, columns = tile.window_slices
             window = pixels[..., rows, columns].detach().requires_grad_(True)
@@ -319,24 +297,21 @@ class TiledObjective:
                     term = scale * weight * objective.content_loss(_flat(core), _flat(target))
                     surrogate = surrogate + term
                     content_value = content_value + term.detach()
-            for number, (targets, coefficients) in enumerate(zip(self.style_targets, objective.style_coefficients)):
-                for layer, target in targets.items():
-                    core = _flat(self._core(features[layer], layer, tile))
-                    if not core.shape[-1]:
-                        continue
-                    weight = style_weights[layer][index]
-                    if self.style_exact:
-                        # With the shifted target the tile's loss equals the whole image's
-                        # loss, and weight * its gradient is the image's gradient here.
-                        shifted = target + shares[index][layer][0] - whole[layer]
-                        term = coefficients[layer] * objective.style_loss(core, shifted)
-                        if (number, layer) not in recorded:
-                            recorded.add((number, layer))
-                            style_value = style_value + term.detach()
-                    else:
+            for layer, slope in slopes.items():
+                core = _flat(self._core(features[layer], layer, tile))
+                if core.shape[-1]:
+                    share = style_weights[layer][index] * objective.style_loss.target(core)
+                    surrogate = surrogate + (slope * share).sum()
+            if not slopes:
+                for targets, coefficients in zip(self.style_targets, objective.style_coefficients):
+                    for layer, target in targets.items():
+                        core = _flat(self._core(features[layer], layer, tile))
+                        if not core.shape[-1]:
+                            continue
+                        weight = style_weights[layer][index]
                         term = coefficients[layer] * objective.style_loss(core, target)
                         style_value = style_value + weight * term.detach()
-                    surrogate = surrogate + weight * term
+                        surrogate = surrogate + weight * term
             if surrogate.requires_grad:
                 (window_gradient,) = torch.autograd.grad(surrogate, window)
                 gradient[..., rows, columns] += window_gradient

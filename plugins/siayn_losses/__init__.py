@@ -1,4 +1,5 @@
-"""Built-in losses: ``mse`` (content), ``gram`` (style) and ``tv`` (total variation).
+"""Built-in losses: ``mse`` (content), ``gram``, ``w2`` and ``mean-std`` (style) and ``tv``
+(total variation).
 
 The loss classes live in :mod:`siayn_losses.functions`, imported by the factories so that
 loading this plugin does not import torch.
@@ -42,6 +43,25 @@ class GramOptions:
 
 
 @dataclass(frozen=True)
+class W2Options:
+    """Options of the ``w2`` style loss."""
+
+    normalize: bool = option(True, help="divide the distance by the number of channels, so layers of any width compare")
+    ridge: float = option(
+        1e-5, help="added to the style covariance's diagonal, relative to its mean variance, to keep its "
+        "square root well conditioned", minimum=0.0, maximum=1.0,
+    )
+
+
+@dataclass(frozen=True)
+class MeanStdOptions:
+    """Options of the ``mean-std`` style loss."""
+
+    normalize: bool = option(True, help="divide the distance by the number of channels, so layers of any width compare")
+    eps: float = option(1e-5, help="added to each variance before its square root", minimum=0.0)
+
+
+@dataclass(frozen=True)
 class TVOptions:
     """Options of the ``tv`` total variation loss."""
 
@@ -70,6 +90,20 @@ def make_gram(options: GramOptions) -> Any:
     return GramLoss(normalize=options.normalize, reduction=options.reduction)
 
 
+def make_w2(options: W2Options) -> Any:
+    """Build the ``w2`` loss."""
+    from .statistics import W2Loss
+
+    return W2Loss(normalize=options.normalize, ridge=options.ridge)
+
+
+def make_mean_std(options: MeanStdOptions) -> Any:
+    """Build the ``mean-std`` loss."""
+    from .statistics import MeanStdLoss
+
+    return MeanStdLoss(normalize=options.normalize, eps=options.eps)
+
+
 def make_tv(options: TVOptions) -> Any:
     """Build the ``tv`` loss."""
     from .functions import TotalVariationLoss
@@ -81,4 +115,8 @@ def make_tv(options: TVOptions) -> Any:
 def register_losses(register):  # type: ignore[no-untyped-def]
     register("mse", make_mse, description="Content loss: squared difference of feature maps.")
     register("gram", make_gram, description="Style loss: squared difference of Gram matrices (Gatys et al.).")
+    register("w2", make_w2, aliases=("wasserstein",),
+             description="Style loss: Wasserstein-2 distance between Gaussians of the features (means and covariances).")
+    register("mean-std", make_mean_std, aliases=("adain",),
+             description="Style loss: squared difference of per-channel means and standard deviations.")
     register("tv", make_tv, aliases=("total-variation",), description="Total variation of the image: favours smooth results.")

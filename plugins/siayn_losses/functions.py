@@ -14,6 +14,7 @@ class MSELoss:
 
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = reduction
+        self.combines = reduction
 
     def target(self, features: torch.Tensor) -> torch.Tensor:
         """The content's feature maps themselves."""
@@ -33,14 +34,19 @@ class GramLoss:
     def __init__(self, normalize: bool = True, reduction: str = "sum") -> None:
         self.normalize = normalize
         self.reduction = reduction
+        self.combines = "mean" if normalize else "sum"
 
     def target(self, features: torch.Tensor) -> torch.Tensor:
-        """The style's Gram matrix."""
-        return gram_matrix(features.detach(), self.normalize)
+        """The Gram matrix of ``features``."""
+        return gram_matrix(features, self.normalize)
+
+    def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The squared difference of two Gram matrices."""
+        return F.mse_loss(representation, target, reduction=self.reduction)
 
     def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         assert target is not None
-        return F.mse_loss(gram_matrix(features, self.normalize), target, reduction=self.reduction)
+        return self.compare(gram_matrix(features, self.normalize), target)
 
 
 class TotalVariationLoss:
