@@ -10,6 +10,7 @@ picks some), one module each, whose docstrings say what is measured:
 overhead  benchmarks/overhead.py: the engine's step against a bare forward+backward
 variants  benchmarks/variants.py: memory formats and torch.compile
 quality   benchmarks/quality.py: time to quality, single scale against multi-scale
+judged    benchmarks/judged.py: quality at equal time by measures the runs do not optimize
 memory    benchmarks/memory.py: peak memory at 512 to 2048 px, a fresh process per size
 """
 
@@ -24,10 +25,10 @@ if __name__ == "__main__" and not __package__:
     # Run as a file, the package's relative imports below cannot work.
     sys.exit("run the benchmark from the repository root as: python -m benchmarks.run [--quick]")
 
-from . import memory, overhead, quality, variants  # noqa: E402
+from . import judged, memory, overhead, quality, variants  # noqa: E402
 from .common import DEFAULT_WEIGHTS, RESULTS, Session, conditions, registry  # noqa: E402
 
-SECTIONS = {"overhead": overhead, "variants": variants, "quality": quality, "memory": memory}
+SECTIONS = {"overhead": overhead, "variants": variants, "quality": quality, "judged": judged, "memory": memory}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
                         help="reuse the single-scale part of this earlier result JSON (quality section)")
     parser.add_argument("--quality-size", type=int, default=512, help="long side of the time-to-quality images")
     parser.add_argument("--quality-steps", type=int, default=None, help="steps of the single-scale baseline")
+    parser.add_argument("--judged-size", type=int, default=256, help="long side of the judged section's images")
+    parser.add_argument("--judged-steps", type=int, default=None, help="steps of the defaults in the judged section")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a multi-scale setting for the time-to-quality run (default: the defaults)")
     return parser

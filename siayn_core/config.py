@@ -21,6 +21,9 @@ from typing import Any
 from .errors import SiaynError, unknown_name_message
 from .options import check_bounds, coerce, option
 
+#: How a style image is sized for each stage (``style_resize``).
+STYLE_RESIZE_MODES = ("stretch", "short-side", "none")
+
 #: Top-level keys that fill an option of the chosen component when it declares one
 #: (an entry in the component's ``*_options`` mapping wins over them).
 SHORTCUTS: dict[str, tuple[str, str]] = {
@@ -83,8 +86,12 @@ class StylizeOptions:
         help="one weight per style layer; the weighted layer losses are averaged (null: every layer weighs 1)",
         minimum=0.0,
     )
-    style_resize: bool = option(
-        True, help="resize each style image to the output size; otherwise keep its own size"
+    style_resize: str = option(
+        "stretch",
+        help="how each style image is sized for a stage: stretch (to the stage's width and height, the "
+        "original SIAYN's true), short-side (its short side to the stage's, keeping its aspect ratio) or "
+        "none (its own size at the output size, the original SIAYN's false)",
+        choices=STYLE_RESIZE_MODES,
     )
     content_layers: list[str] = option(["relu4_2"], help="backbone layers whose activations define content")
     content_dir: str = option("data/content", help="folder for content image names; relative to the config file")
@@ -239,6 +246,8 @@ def build_options(
         if key == "style" and isinstance(value, (str, Path)):
             value = [value]  # one name, which may itself contain a comma
         label = f"--set {key}" if key in from_command_line else f"key {key!r} of {where}"
+        if key == "style_resize":
+            value = _style_resize_mode(value)
         if _is_numeric(annotation):
             _check_finite(value, name=label)
         value = coerce(value, annotation, name=label)
@@ -250,6 +259,15 @@ def build_options(
         raise SiaynError(f"{where}: {error}") from None
     _check_consistency(options, where=where)
     return options
+
+
+def _style_resize_mode(value: Any) -> Any:
+    """The mode the original SIAYN's ``style_resize: true/false`` meant; other values as given."""
+    try:
+        flag = coerce(value, bool, name="style_resize")
+    except SiaynError:
+        return value
+    return "stretch" if flag else "none"
 
 
 def _is_numeric(annotation: Any) -> bool:

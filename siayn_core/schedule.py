@@ -183,19 +183,22 @@ def stage_images(
     styles: Sequence[Image.Image],
     size: tuple[int, int],
     final_size: tuple[int, int],
-    style_resize: bool,
+    style_resize: str,
 ) -> tuple[Image.Image, list[Image.Image]]:
     """The content and style images for a stage of ``size`` (``(width, height)``).
 
-    The content is resized to ``size``; each style to ``size`` too with ``style_resize``,
-    otherwise by the stage's ratio to ``final_size``, so that the style's scale relative to
-    the content is the same in every stage (its own size at the last).
+    The content is resized to ``size``. Each style, by ``style_resize``: ``stretch`` to
+    ``size``; ``short-side`` to the stage's short side, keeping its aspect ratio; ``none`` by
+    the stage's ratio to ``final_size``, so that the style's scale relative to the content is
+    the same in every stage (its own size at the last).
     """
     from .image_io import resize, scaled_size
 
     stage_content = resize(content, size)
-    if style_resize:
+    if style_resize == "stretch":
         return stage_content, [resize(style, size) for style in styles]
+    if style_resize == "short-side":
+        return stage_content, [resize(style, scaled_size(style.size, min(size) / min(style.size))) for style in styles]
     ratio = min(size) / min(final_size)
     return stage_content, [resize(style, scaled_size(style.size, ratio)) for style in styles]
 

@@ -49,7 +49,7 @@ def test_the_seed_config_reads_as_written(seed_layout: Path, registry: Registry)
     assert o.opt == "LFBGS" and registry.get("optimizer", o.opt).name == "lbfgs"
     assert o.backbone == "VGG19" and registry.get("backbone", o.backbone).name == "vgg19"
     assert o.style_layers == ["conv_1", "conv_3", "conv_5", "conv_7", "conv_11"]
-    assert o.content_layers == ["conv_8"] and o.style_layers_weights is None and o.style_resize is True
+    assert o.content_layers == ["conv_8"] and o.style_layers_weights is None and o.style_resize == "stretch"
     assert o.style == ["vg_starry_night.jpg"] and o.init_method == "random"
     assert spec.content == seed_layout.resolve() / "data" / "content" / "lena_color.gif"
     assert spec.styles == (seed_layout.resolve() / "data" / "style" / "vg_starry_night.jpg",)

@@ -247,11 +247,12 @@ def test_style_resize_changes_the_style_target_size(registry, images) -> None:
 
     make_recording.__annotations__["options"] = gram.options_type
     recording.add(Component("loss", "recording", make_recording, "test"))
-    for style_resize in (True, False):
+    # The original SIAYN's true and false, then the three modes by name.
+    for style_resize in (True, False, "stretch", "short-side", "none"):
         stylize(images["content"], [images["wave"]],
                 tiny(style_loss="recording", style_layers=["relu1_1"], style_resize=style_resize, num_steps=1),
                 registry=recording, device="cpu", seed=SEED)
-    assert shapes == [(30, 40), (36, 36)]
+    assert shapes == [(30, 40), (36, 36), (30, 40), (30, 30), (36, 36)]
 
 
 @pytest.mark.parametrize("init_method", ["content", "style", "random"])
