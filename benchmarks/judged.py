@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import LAYERS, REPO, Session, options, registry, table, with_weights
+from .common import LAYERS, REPO, Session, options, parse_settings, registry, table, with_weights
 
 if TYPE_CHECKING:
     import torch
@@ -135,9 +135,10 @@ def judged_run(content: Image.Image, style: Image.Image, settings: dict[str, Any
             "curve": curve, "image": result.image}
 
 
-def measure_pair(content_path: Path, style_path: Path, *, size: int, steps: int, reg: Any, device: str,
-                 log: Any, pictures: Path | None) -> dict[str, Any]:
-    """Every variant on one pair: the defaults first (their time is the budget)."""
+def measure_pair(content_path: Path, style_path: Path, variants: dict[str, dict[str, Any]], *, size: int, steps: int,
+                 reg: Any, device: str, log: Any, pictures: Path | None) -> dict[str, Any]:
+    """Every variant on one pair: the defaults first (their time is the budget), and the
+    classic recipe among them (its style distance is the threshold)."""
     from siayn_core.image_io import output_size, read_image, to_pil
 
     content, style = read_image(content_path), read_image(style_path)
@@ -145,7 +146,7 @@ def measure_pair(content_path: Path, style_path: Path, *, size: int, steps: int,
     judge = Judge(reg, content, style, out_size)
     runs: dict[str, dict[str, Any]] = {}
     budget: float | None = None
-    for name, settings in VARIANTS.items():
+    for name, settings in variants.items():
         run = judged_run(content, style, settings, size=size, steps=steps, budget=budget, judge=judge, every=10,
                          reg=reg, device=device)
         if budget is None:
@@ -165,6 +166,19 @@ def measure_pair(content_path: Path, style_path: Path, *, size: int, steps: int,
             "budget_seconds": budget, "runs": runs}
 
 
+def chosen_variants(names: list[str] | None, settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The defaults and the classic recipe, then the named variants (all without names) and,
+    with ``--set``, the defaults changed by those settings."""
+    unknown = set(names or ()) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown judged variant(s) {', '.join(sorted(unknown))}; known: {', '.join(VARIANTS)}")
+    chosen = {name: VARIANTS[name] for name in ("defaults", "classic recipe")}
+    chosen.update({name: value for name, value in VARIANTS.items() if names is None or name in names})
+    if settings:
+        chosen["--set " + " ".join(f"{key}={value}" for key, value in settings.items())] = settings
+    return chosen
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
@@ -182,14 +196,15 @@ def run(session: Session) -> None:
     pairs = [(content, style) for content in contents for style in styles]
     if args.quick:
         pairs = pairs[:2]
+    variants = chosen_variants(args.judged_variants, parse_settings(args.settings))
     steps = args.judged_steps or (40 if args.quick else 60)
     pictures = session.output.parent / f"{session.output.stem}_pictures"
     with home:
         reg = registry()
-        session.log(f"judged: {len(pairs)} pairs x {len(VARIANTS)} variants at {args.judged_size} px")
+        session.log(f"judged: {len(pairs)} pairs x {len(variants)} variants at {args.judged_size} px")
         results = []
         for content, style in pairs:
-            results.append(measure_pair(content, style, size=args.judged_size, steps=steps, reg=reg,
+            results.append(measure_pair(content, style, variants, size=args.judged_size, steps=steps, reg=reg,
                                         device=args.device, log=session.log, pictures=pictures))
             session.results["judged"] = {"steps": steps, "pairs": results, "pictures": str(pictures)}
             session.save()

@@ -46,8 +46,11 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--quality-steps", type=int, default=None, help="steps of the single-scale baseline")
     parser.add_argument("--judged-size", type=int, default=256, help="long side of the judged section's images")
     parser.add_argument("--judged-steps", type=int, default=None, help="steps of the defaults in the judged section")
+    parser.add_argument("--judged-variant", dest="judged_variants", action="append", default=None, metavar="NAME",
+                        help="only this variant of the judged section, besides the defaults and the classic recipe")
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                        help="a multi-scale setting for the time-to-quality run (default: the defaults)")
+                        help="a setting for the time-to-quality run (default: the defaults); in the judged "
+                        "section, an extra variant: the defaults with these settings")
     return parser
 
 
