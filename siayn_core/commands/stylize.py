@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 @click.option(
     "--size", type=click.IntRange(min=16), default=None, metavar="PX",
     help="Longer side of the output in px (same as --set size=PX). Default for CONTENT STYLE: "
-    f"the photo's own size, capped at {DEFAULT_PHOTO_SIZE} px (about a minute on 2 CPU cores).",
+    f"the photo's own size, capped at {DEFAULT_PHOTO_SIZE} px (one to two minutes on 2 CPU cores).",
 )
 @click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -204,6 +204,6 @@ def size_line(spec: RunSpec, *, capped_by_default: bool) -> str:
     line = (f"siayn: run {spec.name!r}: {width}x{height} px output from the "
             f"{content_size[0]}x{content_size[1]} px {spec.content.name}")
     if capped_by_default and options.size == DEFAULT_PHOTO_SIZE:
-        line += (f" (capped at the default {DEFAULT_PHOTO_SIZE} px, about a minute on 2 CPU cores; "
+        line += (f" (capped at the default {DEFAULT_PHOTO_SIZE} px, one to two minutes on 2 CPU cores; "
                  "--size PX for another size)")
     return line
