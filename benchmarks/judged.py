@@ -126,9 +126,10 @@ def judged_run(content: Image.Image, style: Image.Image, settings: dict[str, Any
             excluded += time.perf_counter() - started
         return budget is not None and seconds >= budget
 
-    single_scale = settings.get("min_size", 128) is None
+    base = {"backbone": "vgg16", "size": size, **LAYERS, **settings}
+    single_scale = options(**base).min_size is None
     run_steps = steps * 20 if single_scale and budget is not None else steps
-    run_options = options(**{"backbone": "vgg16", "size": size, **LAYERS, "num_steps": run_steps, **settings})
+    run_options = options(**base, num_steps=run_steps)
     result = stylize(content, [style], run_options, registry=reg, device=device, seed=0, callback=checkpoint)
     final = judge(result.image)
     return {"settings": settings, "steps": result.steps, "seconds": result.seconds - excluded, **final,

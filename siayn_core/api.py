@@ -61,9 +61,8 @@ def stylize(
     from .engine import stylize as run_engine
 
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    settings = {key: value for key, value in options.items() if key not in ("content", "style")}
     where = "stylize()"
-    run_options = build_options({**settings, "style": [_label(item) for item in styles]}, where=where)
+    run_options = build_options({**options, "style": [_label(item) for item in styles]}, where=where)
     registry = default_registry() if registry is None else registry
     check_components(run_options, registry, where=where)
     result = run_engine(

@@ -21,7 +21,6 @@ from .postprocess import (
     apply_postprocessors,
     build_postprocessors,
     image_files,
-    parse_steps,
     search_dirs,
     step_output_path,
 )
@@ -122,8 +121,7 @@ def _jobs(
         image = request.require("image", chain.image, what="image the 'postprocess' list is applied to")
         content = request.optional("content", chain.content, what="content image")
         target = request.optional("target", chain.target, what="style image")
-        steps = [{"name": step, **options} for step, options in parse_steps(chain.postprocess, where=where)]
-        jobs.append(request.job(image, steps, content=content, styles=(target,) if target else ()))
+        jobs.append(request.job(image, chain.postprocess, content=content, styles=(target,) if target else ()))
     elif chain.image:
         raise SiaynError(f"{where}: 'image' is set but 'postprocess' lists no postprocessor")
     if not jobs:

@@ -230,12 +230,8 @@ class TiledObjective:
             for targets, coefficients in zip(self.style_targets, objective.style_coefficients):
                 for layer, target in targets.items():
                     value = value + coefficients[layer] * objective.style_loss.compare(leaves[layer], target)
-            if not value.requires_grad:
-                return value, {}
-            slopes = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
-        return value.detach(), {
-            layer: slope for layer, slope in zip(leaves, slopes) if slope is not None
-        }
+            slopes = torch.autograd.grad(value, list(leaves.values()))
+        return value.detach(), dict(zip(leaves, slopes))
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The total loss (whose backward gives the whole image's gradient) and the
@@ -302,7 +298,7 @@ class TiledObjective:
                 if core.shape[-1]:
                     share = style_weights[layer][index] * objective.style_loss.target(core)
                     surrogate = surrogate + (slope * share).sum()
-            if not slopes:
+            if not self.style_exact:
                 for targets, coefficients in zip(self.style_targets, objective.style_coefficients):
                     for layer, target in targets.items():
                         core = _flat(self._core(features[layer], layer, tile))

@@ -28,7 +28,15 @@ class MSELoss:
         return squared_error(features, target) / features.numel()
 
 
-class GramLoss:
+class RepresentationLoss:
+    """A loss of the features' representation against the target: ``compare(target(F), T)``."""
+
+    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        assert target is not None
+        return self.compare(self.target(features), target)  # type: ignore[attr-defined]
+
+
+class GramLoss(RepresentationLoss):
     """Style loss: squared difference between Gram matrices (Gatys et al. 2016, eq. 4)."""
 
     def __init__(self, normalize: bool = True, reduction: str = "sum") -> None:
@@ -43,10 +51,6 @@ class GramLoss:
     def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The squared difference of two Gram matrices."""
         return F.mse_loss(representation, target, reduction=self.reduction)
-
-    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        assert target is not None
-        return self.compare(gram_matrix(features, self.normalize), target)
 
 
 class TotalVariationLoss:

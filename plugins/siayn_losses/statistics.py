@@ -12,6 +12,7 @@ import weakref
 
 import torch
 
+from .functions import RepresentationLoss
 from .gram import gram_matrix
 
 
@@ -34,7 +35,17 @@ def _square_root(matrix: torch.Tensor) -> torch.Tensor:
     return (vectors * values.clamp(min=0).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
 
 
-class W2Loss:
+class _StatisticsLoss(RepresentationLoss):
+    """Moments averaged over positions, compared per channel when ``normalize``."""
+
+    combines = "mean"
+    normalize: bool
+
+    def _per_channel(self, distance: torch.Tensor, channels: int) -> torch.Tensor:
+        return distance / channels if self.normalize else distance
+
+
+class W2Loss(_StatisticsLoss):
     """The squared Wasserstein-2 distance between Gaussians fitted to the features and the
     style's: ``|m - m_s|^2 + tr(S + S_s - 2 (S_s^1/2 S S_s^1/2)^1/2)``.
 
@@ -43,58 +54,48 @@ class W2Loss:
     whose gradient stays finite where eigenvalues repeat.
     """
 
-    combines = "mean"
-
     def __init__(self, normalize: bool = True, ridge: float = 1e-5) -> None:
         self.normalize = normalize
         self.ridge = ridge
-        self._roots: dict[int, tuple[weakref.ref[torch.Tensor], torch.Tensor, torch.Tensor]] = {}
+        self._styles: dict[int, tuple[weakref.ref[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def target(self, features: torch.Tensor) -> torch.Tensor:
         """Mean and second moment, packed as ``(B, C + 1, C)``: row 0 the mean."""
         mean, second = _moments(features)
         return torch.cat((mean.unsqueeze(1), second), dim=1)
 
-    def _style_statistics(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The style covariance's square root and trace, computed once per target tensor."""
+    def _style_statistics(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The style's mean, its covariance's square root and trace, computed once per target tensor."""
         key = id(target)
-        cached = self._roots.get(key)
+        cached = self._styles.get(key)
         if cached is None or cached[0]() is not target:
-            _, covariance = _covariance(target.detach().double())
+            mean, covariance = _covariance(target.detach().double())
             channels = covariance.shape[-1]
             # A small ridge keeps the root well conditioned where the style has flat channels.
             ridge = self.ridge * covariance.diagonal(dim1=-2, dim2=-1).mean(-1).clamp(min=1e-12)
             covariance = covariance + ridge[:, None, None] * torch.eye(channels, dtype=covariance.dtype,
                                                                         device=covariance.device)
-            self._roots = {k: v for k, v in self._roots.items() if v[0]() is not None}
-            cached = (weakref.ref(target), _square_root(covariance), covariance.diagonal(dim1=-2, dim2=-1).sum(-1))
-            self._roots[key] = cached
-        return cached[1], cached[2]
+            trace = covariance.diagonal(dim1=-2, dim2=-1).sum(-1)
+            cached = (weakref.ref(target), mean, _square_root(covariance), trace)
+            self._styles[key] = cached
+            weakref.finalize(target, self._styles.pop, key, None)
+        return cached[1], cached[2], cached[3]
 
     def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The squared W2 distance between the Gaussians of two representations."""
-        root, style_trace = self._style_statistics(target)
+        style_mean, root, style_trace = self._style_statistics(target)
         mean, covariance = _covariance(representation.double())
-        style_mean = target[:, 0].double()
         inner = root @ covariance @ root
         inner = (inner + inner.transpose(-1, -2)) / 2
         cross = torch.linalg.eigvalsh(inner).clamp(min=1e-12).sqrt().sum(-1)
         trace = covariance.diagonal(dim1=-2, dim2=-1).sum(-1)
         distance = (mean - style_mean).square().sum(-1) + trace + style_trace - 2 * cross
-        if self.normalize:
-            distance = distance / representation.shape[-1]
-        return distance.sum().to(representation.dtype)
-
-    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        assert target is not None
-        return self.compare(self.target(features), target)
+        return self._per_channel(distance, representation.shape[-1]).sum().to(representation.dtype)
 
 
-class MeanStdLoss:
+class MeanStdLoss(_StatisticsLoss):
     """Squared differences of the per-channel means and standard deviations (the statistics
     AdaIN transfers)."""
-
-    combines = "mean"
 
     def __init__(self, normalize: bool = True, eps: float = 1e-5) -> None:
         self.normalize = normalize
@@ -111,14 +112,8 @@ class MeanStdLoss:
         mean, std = self._mean_std(representation)
         style_mean, style_std = self._mean_std(target)
         distance = (mean - style_mean).square().sum(-1) + (std - style_std).square().sum(-1)
-        if self.normalize:
-            distance = distance / representation.shape[-1]
-        return distance.sum()
+        return self._per_channel(distance, representation.shape[-1]).sum()
 
     def _mean_std(self, representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, square = representation[:, 0], representation[:, 1]
         return mean, (square - mean.square()).clamp(min=0).add(self.eps).sqrt()
-
-    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        assert target is not None
-        return self.compare(self.target(features), target)
