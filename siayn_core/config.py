@@ -24,6 +24,25 @@ from .options import check_bounds, coerce, option
 #: How a style image is sized for each stage (``style_resize``).
 STYLE_RESIZE_MODES = ("stretch", "short-side", "none")
 
+#: The defaults a ``recipe`` gives the keys a run leaves out, over StylizeOptions' own (the
+#: ``siayn`` recipe). ``KEY.OPTION`` entries fill an option of the chosen component where it
+#: declares one, as :data:`SHORTCUTS` do.
+RECIPES: dict[str, dict[str, Any]] = {
+    "siayn": {},
+    "original": {
+        "style_weight": 1e5, "content_weight": 1e3, "tv_weight": 1e-2, "style_resize": "stretch",
+        "style_loss_options.reduction": "sum",
+    },
+}
+
+#: Every key of the original SIAYN's stylize config, which its code required in each run; a
+#: run that sets them all and no ``recipe`` was written for it and runs with ``recipe: original``.
+ORIGINAL_KEYS = frozenset({
+    "scaler", "init_method", "backbone", "lr", "opt", "num_steps", "style_weight", "content_weight",
+    "tv_weight", "norm", "style_layers", "style_layers_weights", "style_resize", "content_layers", "style",
+    "content",
+})
+
 #: Top-level keys that fill an option of the chosen component when it declares one
 #: (an entry in the component's ``*_options`` mapping wins over them).
 SHORTCUTS: dict[str, tuple[str, str]] = {
@@ -66,13 +85,13 @@ class StylizeOptions:
     opt: str = option("lbfgs", help="optimizer: lbfgs (alias LFBGS) or adam (or a plugin's)")
     num_steps: int = option(300, help="optimization steps; each evaluates the loss once", minimum=1)
     style_weight: float | list[float] = option(
-        1e5,
+        1.2e6,
         help="weight of the style loss; with several styles a list (one weight each) or one number shared equally",
         minimum=0.0,
     )
-    content_weight: float = option(1e3, help="weight of the content loss", minimum=0.0)
+    content_weight: float = option(1.0, help="weight of the content loss", minimum=0.0)
     tv_weight: float | None = option(
-        1e-2, help="weight of the total variation loss (smoothness); null disables it", minimum=0.0
+        None, help="weight of the total variation loss (smoothness); null disables it", minimum=0.0
     )
     norm: bool = option(
         True, help="normalize the input with ImageNet's mean and std (the backbone's normalize option)"
@@ -87,13 +106,20 @@ class StylizeOptions:
         minimum=0.0,
     )
     style_resize: str = option(
-        "stretch",
+        "short-side",
         help="how each style image is sized for a stage: stretch (to the stage's width and height, the "
         "original SIAYN's true), short-side (its short side to the stage's, keeping its aspect ratio) or "
         "none (its own size at the output size, the original SIAYN's false)",
         choices=STYLE_RESIZE_MODES,
     )
     content_layers: list[str] = option(["relu4_2"], help="backbone layers whose activations define content")
+    recipe: str = option(
+        "siayn",
+        help="the defaults of the weights and the style sizing: siayn (these keys' own defaults) or original "
+        "(the original SIAYN's: style_weight 1e5, content_weight 1e3, tv_weight 1e-2, style_resize stretch, "
+        "summed Gram differences); a run with all of the original SIAYN's keys and no recipe is original",
+        choices=tuple(RECIPES),
+    )
     content_dir: str = option("data/content", help="folder for content image names; relative to the config file")
     style_dir: str = option("data/style", help="folder for style image names; relative to the config file")
     content_loss: str = option("mse", help="loss comparing content features (a registered loss)")
@@ -253,12 +279,25 @@ def build_options(
         value = coerce(value, annotation, name=label)
         check_bounds(value, fields[key].metadata, name=label)
         values[key] = value
+    recipe = values.get("recipe", option_fields()["recipe"].default)
+    for key, value in RECIPES[recipe].items():
+        if "." not in key:
+            values.setdefault(key, value)
     try:
         options = StylizeOptions(**values)
     except TypeError as error:  # pragma: no cover - every key was checked above
         raise SiaynError(f"{where}: {error}") from None
     _check_consistency(options, where=where)
     return options
+
+
+def with_recipe(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings``, with ``recipe: original`` added when they are the original SIAYN's
+    (every one of :data:`ORIGINAL_KEYS` and no ``recipe``): their weights were set for it."""
+    settings = dict(settings)
+    if "recipe" not in settings and ORIGINAL_KEYS <= settings.keys():
+        settings["recipe"] = "original"
+    return settings
 
 
 def _style_resize_mode(value: Any) -> Any:

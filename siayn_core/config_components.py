@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import COMPONENT_KEYS, SHORTCUTS, StylizeOptions
+from .config import COMPONENT_KEYS, RECIPES, SHORTCUTS, StylizeOptions
 from .errors import SiaynError
 
 if TYPE_CHECKING:
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 def component_options(options: StylizeOptions, key: str, registry: Registry) -> dict[str, Any]:
     """The options for the component named by ``key`` (e.g. ``"opt"``): its ``*_options``
-    mapping, with the top-level shortcuts (``lr``, ``norm``) filled in where it declares them."""
+    mapping, with the top-level shortcuts (``lr``, ``norm``) and the recipe's component
+    defaults filled in where it declares them."""
     kind, options_key = COMPONENT_KEYS[key]
     values = dict(getattr(options, options_key))
     component = registry.get(kind, getattr(options, key))
@@ -23,6 +24,10 @@ def component_options(options: StylizeOptions, key: str, registry: Registry) -> 
     for shortcut, (target_key, option_name) in SHORTCUTS.items():
         value = getattr(options, shortcut)
         if target_key == options_key and option_name in declared and value is not None:
+            values.setdefault(option_name, value)
+    for recipe_key, value in RECIPES[options.recipe].items():
+        target_key, _, option_name = recipe_key.partition(".")
+        if target_key == options_key and option_name in declared:
             values.setdefault(option_name, value)
     return values
 

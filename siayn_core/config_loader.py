@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunSpec, build_options, option_fields, option_types
+from .config import RunSpec, build_options, option_fields, option_types, with_recipe
 from .configfile import load_runs, parse_overrides, resolve_file, select_runs
 from .errors import SiaynError, unknown_name_message
 from .resources import STYLIZE_CONFIG_NAME, bundled_config, examples_dir
@@ -61,7 +61,7 @@ def load_stylize_runs(
     from_command_line = overridden_keys(overrides)
     specs = []
     for name, settings in runs.items():
-        settings = apply_overrides(settings, overrides)
+        settings = apply_overrides(with_recipe(settings), overrides)
         cap = None
         if content is not None:
             settings["content"] = str(content)

@@ -53,6 +53,55 @@ def test_the_seed_config_reads_as_written(seed_layout: Path, registry: Registry)
     assert o.style == ["vg_starry_night.jpg"] and o.init_method == "random"
     assert spec.content == seed_layout.resolve() / "data" / "content" / "lena_color.gif"
     assert spec.styles == (seed_layout.resolve() / "data" / "style" / "vg_starry_night.jpg",)
+    # Its weights were set for summed Gram differences: it keeps them.
+    assert o.recipe == "original"
+    assert component_options(o, "style_loss", registry) == {"reduction": "sum"}
+
+
+def test_runs_with_fewer_than_the_original_keys_get_the_siayn_recipe(seed_layout: Path, registry: Registry) -> None:
+    config = write(seed_layout, """
+        mine:
+          style: starry_night.jpg
+          content: tubingen.jpg
+          style_weight: 1e5
+        old:
+          scaler: 0.5
+          init_method: random
+          backbone: vgg16
+          lr: 1
+          opt: lbfgs
+          num_steps: 10
+          style_weight: 1e5
+          content_weight: 1e3
+          tv_weight: 1e-2
+          norm: True
+          style_layers: [relu1_1]
+          style_layers_weights: null
+          style_resize: True
+          content_layers: [relu4_2]
+          style: starry_night.jpg
+          content: tubingen.jpg
+    """)
+    mine, old = load_stylize_runs(config, registry=registry)
+    assert mine.options.recipe == "siayn" and old.options.recipe == "original"
+    assert (mine.options.content_weight, mine.options.tv_weight, mine.options.style_resize) == (1.0, None, "short-side")
+    assert component_options(mine.options, "style_loss", registry) == {}
+    [switched] = load_stylize_runs(config, ["old"], ["recipe=siayn"], registry=registry)
+    assert switched.options.recipe == "siayn" and component_options(switched.options, "style_loss", registry) == {}
+    # An explicit reduction wins over the recipe's, and a loss without one gets none.
+    [explicit] = load_stylize_runs(config, ["old"], ["style_loss_options.reduction=mean"], registry=registry)
+    assert component_options(explicit.options, "style_loss", registry) == {"reduction": "mean"}
+    [w2] = load_stylize_runs(config, ["old"], ["style_loss=w2"], registry=registry)
+    assert "reduction" not in component_options(w2.options, "style_loss", registry)
+
+
+def test_the_original_recipe_fills_only_the_keys_a_run_leaves_out() -> None:
+    options = build_options({"recipe": "original", "content_weight": 5}, where="test")
+    assert (options.style_weight, options.content_weight, options.tv_weight, options.style_resize) == (
+        1e5, 5.0, 1e-2, "stretch")
+    defaults = StylizeOptions()
+    assert (defaults.style_weight, defaults.content_weight, defaults.tv_weight, defaults.style_resize) == (
+        1.2e6, 1.0, None, "short-side")
 
 
 def test_several_runs_and_run_selection(seed_layout: Path) -> None:

@@ -7,11 +7,18 @@ import torch
 
 
 def reference_gram_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Gatys et al.'s style loss written with autograd's own operations."""
+    """Gatys et al.'s style loss written with autograd's own operations: the mean squared
+    difference of the normalized Gram matrices, the ``gram`` loss's default."""
     batch, channels, height, width = features.shape
     flat = features.reshape(batch, channels, height * width)
     gram = flat @ flat.transpose(1, 2) / (channels * height * width)
-    return ((gram - target) ** 2).sum()
+    return ((gram - target) ** 2).mean()
+
+
+def test_summed_gram_differences_are_the_mean_times_the_entries(registry) -> None:
+    features, style = torch.rand(2, 1, 6, 5, 7, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    mean, summed = registry.create("loss", "gram"), registry.create("loss", "gram", {"reduction": "sum"})
+    assert torch.allclose(summed(features, summed.target(style)), 36 * mean(features, mean.target(style)))
 
 
 @pytest.mark.parametrize("batch", [1, 2])

@@ -84,7 +84,8 @@ def test_projected_steps_give_a_better_saved_image_than_unconstrained_ones(vgg16
     registry = load_plugins().registry
     content = read_image(examples_dir() / "tubingen.jpg")
     style = read_image(examples_dir() / "starry_night.jpg")
-    settings = {"scaler": 0.25, "num_steps": 80, "min_size": None}  # 128 x 96, single scale
+    # 128 x 96, single scale, the style stretched to it as the judge's target is.
+    settings = {"scaler": 0.25, "num_steps": 80, "min_size": None, "style_resize": "stretch"}
     judge_options = build_options(settings, where="the quality test")
     components, _ = build_components(judge_options, registry, torch.device("cpu"))
     judge = Objective(judge_options, components, 1)
@@ -112,8 +113,11 @@ def test_statistics_losses_drop_tenfold_and_move_the_result_towards_the_style(
     registry = load_plugins().registry
     content = read_image(examples_dir() / "tubingen.jpg")
     style = read_image(examples_dir() / "starry_night.jpg")
-    options = build_options({"size": 128, "num_steps": 100, "style_loss": style_loss, "init_method": init_method},
-                            where="the quality test")
+    # Each loss scales its own way (docs/stylize.md#style-losses): these weights balance both;
+    # the style is stretched to the output, as the Gram judge below sees it.
+    settings = {"style_weight": 1e5, "content_weight": 1e3, "style_resize": "stretch"}
+    options = build_options({"size": 128, "num_steps": 100, "style_loss": style_loss, "init_method": init_method,
+                             **settings}, where="the quality test")
     result = stylize(content, [style], options, registry=registry, device="cpu", seed=0)
     first, last = result.losses[0]["style"], result.losses[-1]["style"]
     print(f"{style_loss}: style loss {first:.4g} -> {last:.4g}, content {result.losses[-1]['content']:.4g}")

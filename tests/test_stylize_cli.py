@@ -68,7 +68,8 @@ def test_seed_config_runs_in_the_seed_layout(tmp_path: Path) -> None:
     shutil.copy(examples_dir() / "starry_night.jpg", tmp_path / "data" / "style" / "vg_starry_night.jpg")
     shutil.copy(SHARED / "data" / "seed_style_transfer_default.yaml", tmp_path / "seed.yaml")
     out = tmp_path / "out"
-    code, stdout, stderr = stylize("--config", tmp_path / "seed.yaml", "-o", out, *FAST, cwd=tmp_path / "data")
+    loud = [arg for arg in FAST if arg != "--quiet"]
+    code, stdout, stderr = stylize("--config", tmp_path / "seed.yaml", "-o", out, *loud, cwd=tmp_path / "data")
     assert code == 0, stderr
     result = out / "test1" / "lena_color!-!vg_starry_night.png"
     assert stdout.strip() == str(result)
@@ -76,6 +77,10 @@ def test_seed_config_runs_in_the_seed_layout(tmp_path: Path) -> None:
     record = json.loads((out / "test1" / "run.json").read_text())
     assert record["config"]["backbone"] == "VGG19" and record["components"]["opt"]["component"] == "lbfgs"
     assert record["steps"] == 2
+    # Its weights were written for the original SIAYN's summed Gram differences, and it says so.
+    assert record["config"]["recipe"] == "original"
+    assert record["components"]["style_loss"]["options"] == {"reduction": "sum"}
+    assert "recipe: original" in stderr
 
 
 def test_default_run_writes_image_and_run_json(tmp_path: Path) -> None:

@@ -35,9 +35,9 @@ class GramOptions:
         True, help="divide each Gram matrix by channels * height * width, so images of any size compare"
     )
     reduction: str = option(
-        "sum",
-        help="'sum': sum of squared differences of the Gram matrices (the original SIAYN's scaling); "
-        "'mean': their mean",
+        "mean",
+        help="'mean': mean squared difference of the Gram matrices (the classic tools' scaling); "
+        "'sum': their sum (the original SIAYN's, which weighs a layer by its channels squared)",
         choices=REDUCTIONS,
     )
 

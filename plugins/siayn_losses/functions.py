@@ -39,7 +39,7 @@ class RepresentationLoss:
 class GramLoss(RepresentationLoss):
     """Style loss: squared difference between Gram matrices (Gatys et al. 2016, eq. 4)."""
 
-    def __init__(self, normalize: bool = True, reduction: str = "sum") -> None:
+    def __init__(self, normalize: bool = True, reduction: str = "mean") -> None:
         self.normalize = normalize
         self.reduction = reduction
         self.combines = "mean" if normalize else "sum"

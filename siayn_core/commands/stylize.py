@@ -206,4 +206,6 @@ def size_line(spec: RunSpec, *, capped_by_default: bool) -> str:
     if capped_by_default and options.size == DEFAULT_PHOTO_SIZE:
         line += (f" (capped at the default {DEFAULT_PHOTO_SIZE} px, one to two minutes on 2 CPU cores; "
                  "--size PX for another size)")
+    if options.recipe != "siayn":
+        line += f"; recipe: {options.recipe} (the original SIAYN's weights and style sizing, docs/config.md)"
     return line
