@@ -24,6 +24,9 @@ from .options import check_bounds, coerce, option
 #: How a style image is sized for each stage (``style_resize``).
 STYLE_RESIZE_MODES = ("stretch", "short-side", "none")
 
+#: What the run does with colour (``color_control``, :mod:`siayn_core.colour_control`).
+COLOR_CONTROLS = ("none", "luminance", "match")
+
 #: The defaults a ``recipe`` gives the keys a run leaves out, over StylizeOptions' own (the
 #: ``siayn`` recipe). ``KEY.OPTION`` entries fill an option of the chosen component where it
 #: declares one, as :data:`SHORTCUTS` do.
@@ -113,6 +116,13 @@ class StylizeOptions:
         choices=STYLE_RESIZE_MODES,
     )
     content_layers: list[str] = option(["relu4_2"], help="backbone layers whose activations define content")
+    color_control: str = option(
+        "none",
+        help="colour inside the optimization: none; luminance (optimize luminance only, each style's matched "
+        "to the photo's, then put the photo's colours back); match (give each style image the photo's colour "
+        "mean and covariance before the run)",
+        choices=COLOR_CONTROLS,
+    )
     recipe: str = option(
         "siayn",
         help="the defaults of the weights and the style sizing: siayn (these keys' own defaults) or original "

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .bounds import BoxProjection
+from .colour_control import ColourControl
 from .config import StylizeOptions
 from .devices import resolve_device
 from .errors import SiaynError
@@ -145,6 +146,10 @@ def stylize(
         torch.manual_seed(seed)
         components, record = build_components(options, registry, torch_device)
     size = output_size(content.size, longer_side=options.size, scale=options.scaler)
+    control = ColourControl(options.color_control, content)
+    content, styles = control.prepare(styles)
+    if control.recolours and callback is not None:
+        callback = _recoloured(callback, control)
     # Coarse to fine (see siayn_core.schedule): step numbers run on across the stages.
     stages = stages_for(options, size)
     objective = Objective(options, components, len(styles))
@@ -156,7 +161,7 @@ def stylize(
 
     def result_of(final: torch.Tensor, done: bool) -> StylizeResult:
         return StylizeResult(
-            image=upsample(final, size).clamp(0.0, 1.0).cpu(),  # a coarse stage's image at the output size
+            image=control.finish(upsample(final, size).clamp(0.0, 1.0).cpu()),  # a coarse stage's at the output size
             losses=losses,
             steps=len(losses),
             seconds=time.perf_counter() - started,
@@ -175,7 +180,7 @@ def stylize(
         content_tensor = to_tensor(stage_content).to(torch_device)
         style_tensors = [to_tensor(style).to(torch_device) for style in stage_styles]
         if image is None and start is not None:
-            first = to_tensor(resize(start.convert("RGB"), stage.size))
+            first = to_tensor(resize(control.start_image(start.convert("RGB")), stage.size))
         elif image is None:
             first = components["init_method"](content_tensor, style_tensors, generator)
             if tuple(first.shape) != tuple(content_tensor.shape):
@@ -217,9 +222,14 @@ def stylize(
         if stopped:
             break
     if image is None:  # nothing left to do (resuming a finished schedule)
-        image = to_tensor(resize(start.convert("RGB"), size)) if start is not None else None
+        image = to_tensor(resize(control.start_image(start.convert("RGB")), size)) if start is not None else None
     assert image is not None
     return result_of(image, stopped)
+
+
+def _recoloured(callback: Callback, control: ColourControl) -> Callback:
+    """``callback`` shown the image a user gets (the photo's chroma put back) each step."""
+    return lambda iterate: callback(dataclasses.replace(iterate, image=control.finish(iterate.image)))
 
 
 def stages_for(options: StylizeOptions, size: tuple[int, int]) -> list[Stage]:

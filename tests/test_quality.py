@@ -136,3 +136,36 @@ def test_statistics_losses_drop_tenfold_and_move_the_result_towards_the_style(
             return sum(float(gram(features[layer], gram.target(style_features[layer]))) for layer in options.style_layers)
 
         assert gram_distance(result.image) < 0.5 * gram_distance(content_tensor)
+
+
+def test_luminance_control_stylizes_the_luminance_and_keeps_the_photos_colours(vgg16_torch_home: Path) -> None:
+    import cv2
+    import numpy as np
+
+    from siayn_core.colour_control import luminance, luminance_image
+    from siayn_core.image_io import to_pil
+
+    registry = load_plugins().registry
+    content = read_image(examples_dir() / "tubingen.jpg")
+    style = read_image(examples_dir() / "starry_night.jpg")
+    options = build_options({"size": 128, "num_steps": 80, "color_control": "luminance", "style_resize": "stretch"},
+                            where="the quality test")
+    result = to_pil(stylize(content, [style], options, registry=registry, device="cpu", seed=0).image)
+    photo = resize(content, result.size)
+
+    def chroma(image):
+        return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.int16)
+
+    assert np.percentile(np.abs(chroma(result) - chroma(photo)), 99) <= 2
+    extractor = registry.create("backbone", "vgg16").extractor(options.style_layers)
+    gram = registry.create("loss", "gram")
+    with torch.no_grad():
+        target = extractor(to_tensor(luminance_image(resize(style, result.size), like=luminance(photo))))
+
+        def gram_distance(image) -> float:
+            features = extractor(to_tensor(luminance_image(image)))
+            return sum(float(gram(features[layer], gram.target(target[layer]))) for layer in options.style_layers)
+
+        stylized, unstylized = gram_distance(result), gram_distance(photo)
+    print(f"luminance Gram distance to the style: photo {unstylized:.4g}, result {stylized:.4g}")
+    assert stylized < 0.2 * unstylized
