@@ -244,6 +244,8 @@ class RunSpec:
     content: Path
     styles: tuple[Path, ...]
     source: Path | None = None
+    #: The photo came from the command line and its size was capped at the default photo size.
+    capped: bool = False
 
     @property
     def where(self) -> str:

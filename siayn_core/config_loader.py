@@ -122,12 +122,14 @@ def _resolve_run(
     style_paths = tuple(
         resolve_file(style, style_dirs, what=f"style image of {where}") for style in options.style
     )
+    capped = False
     if size_cap is not None:
         from .image_io import read_image
 
         if max(read_image(content_path).size) > size_cap:
-            options = dataclasses.replace(options, size=size_cap)
-    spec = RunSpec(name=name, options=options, content=content_path, styles=style_paths, source=source)
+            options, capped = dataclasses.replace(options, size=size_cap), True
+    spec = RunSpec(name=name, options=options, content=content_path, styles=style_paths, source=source,
+                   capped=capped)
     if registry is not None:
         from .config_components import check_components
 

@@ -89,6 +89,16 @@ def test_form_offers_every_stylize_option(registry: Registry) -> None:
         assert entry.help == help_texts[entry.name]
 
 
+def test_colour_control_and_recipe_are_dropdowns_that_reach_the_run(backend: GuiBackend, pictures) -> None:
+    fields = {field.name: field for field in backend.form.fields}
+    assert fields["color_control"].widget == "dropdown"
+    assert tuple(fields["color_control"].choices) == ("none", "luminance", "match")
+    assert tuple(fields["recipe"].choices) == ("siayn", "original")
+    values = tiny_values(backend, pictures, color_control="luminance")
+    settings = run_settings(backend.form, values, backend.registry)
+    assert settings["color_control"] == "luminance" and "recipe" not in settings
+
+
 def test_component_dropdowns_list_the_registry_and_each_components_options(registry: Registry) -> None:
     form = build_form(registry)
     backbone = next(choice for choice in form.choices if choice.key == "backbone")

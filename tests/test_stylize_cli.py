@@ -125,6 +125,10 @@ def test_size_sets_the_longer_side_and_positional_runs_cap_large_photos(tmp_path
     assert code == 0, stderr
     assert read_image(tmp_path / "capped" / "default" / "photo!-!starry_night.png").size == (256, 192)
     assert "256x192 px output from the 600x450 px photo.png (capped at the default 256 px" in stderr
+    # A size the user asked for is not a cap, even when it equals the default.
+    code, _, stderr = stylize(photo, style, "-o", tmp_path / "asked", *fast, "--set", "num_steps=1", "--set", "size=256")
+    assert code == 0, stderr
+    assert "256x192 px output" in stderr and "capped" not in stderr
 
 
 def test_a_second_run_never_overwrites_the_first(tmp_path: Path, small_images: dict[str, Path]) -> None:

@@ -130,9 +130,8 @@ def stylize(
             registry=host.registry,
         )
         check_images(path for spec in specs for path in (spec.content, *spec.styles))
-        capped_by_default = bool(images) and size is None
         run_all(specs, registry=host.registry, output=output, device=device, seed=seed, quiet=quiet,
-                overwrite=overwrite, capped_by_default=capped_by_default)
+                overwrite=overwrite)
 
 
 def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str], device: str, seed: int | None,
@@ -149,8 +148,7 @@ def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str
 
 
 def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, device: str, seed: int | None,
-            quiet: bool, overwrite: bool, resume: ResumePoint | None = None,
-            capped_by_default: bool = False) -> None:
+            quiet: bool, overwrite: bool, resume: ResumePoint | None = None) -> None:
     """Run ``specs`` in order, printing each result's paths; the first Ctrl-C or SIGTERM
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
     from ..devices import resolve_device
@@ -164,7 +162,7 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
             if interrupt.triggered:
                 break
             if not quiet:
-                click.echo(size_line(spec, capped_by_default=capped_by_default), err=True)
+                click.echo(size_line(spec), err=True)
             with ExitStack() as stack:
                 progress = None if quiet else stack.enter_context(ProgressBar(spec.name, spec.options.num_steps))
                 result = run_stylize(
@@ -194,7 +192,7 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
         sys.exit(EXIT_INTERRUPTED)
 
 
-def size_line(spec: RunSpec, *, capped_by_default: bool) -> str:
+def size_line(spec: RunSpec) -> str:
     """``siayn: run 'default': 256x192 px output from the 512x384 px tubingen.jpg ...``."""
     from ..image_io import output_size, read_image
 
@@ -203,7 +201,7 @@ def size_line(spec: RunSpec, *, capped_by_default: bool) -> str:
     width, height = output_size(content_size, longer_side=options.size, scale=options.scaler)
     line = (f"siayn: run {spec.name!r}: {width}x{height} px output from the "
             f"{content_size[0]}x{content_size[1]} px {spec.content.name}")
-    if capped_by_default and options.size == DEFAULT_PHOTO_SIZE:
+    if spec.capped:
         line += (f" (capped at the default {DEFAULT_PHOTO_SIZE} px, one to two minutes on 2 CPU cores; "
                  "--size PX for another size)")
     if options.recipe != "siayn":
