@@ -89,3 +89,12 @@ def test_the_run_sees_the_matched_styles(registry, photo, painting) -> None:
 def test_an_unknown_control_names_the_choices() -> None:
     with pytest.raises(SiaynError, match="color_control.*must be one of none, luminance, match"):
         build_options({"color_control": "sepia"}, where="test")
+
+
+@pytest.mark.parametrize("control", ["luminance", "match"])
+def test_both_controls_take_several_styles(registry, photo, painting, control) -> None:
+    wave = read_image(examples_dir() / "great_wave.jpg").resize((40, 40), Image.Resampling.LANCZOS)
+    options = build_options({"color_control": control, "num_steps": 2, "style": ["a", "b"],
+                             "style_weight": [6e5, 6e5], **RANDOM}, where="test")
+    result = stylize(photo, [painting, wave], options, registry=registry, device="cpu", seed=4)
+    assert result.image.shape == (1, 3, 36, 48) and len(result.losses) == 2
