@@ -39,7 +39,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 #: Every key of the original SIAYN's stylize config, which its code required in each run; a
-#: run that sets them all and no ``recipe`` was written for it and runs with ``recipe: original``.
+#: run that sets them all and no ``recipe`` was written for that project: ``recipe: original``.
 ORIGINAL_KEYS = frozenset({
     "scaler", "init_method", "backbone", "lr", "opt", "num_steps", "style_weight", "content_weight",
     "tv_weight", "norm", "style_layers", "style_layers_weights", "style_resize", "content_layers", "style",
