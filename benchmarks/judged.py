@@ -1,5 +1,6 @@
 """Quality at equal time, judged independently: the defaults, one change to them at a time
-(``recipe: original`` is the original SIAYN's weights and style sizing), and the classic recipe, on every content/style pair of ``../shared/data/images``.
+(``recipe: original`` is the original SIAYN's weights and style sizing), and the classic
+recipe, on every content/style pair of ``../shared/data/images``.
 
 The defaults run ``--judged-steps`` steps (60; 40 with ``--quick``, on two pairs) at
 ``--judged-size`` px (256, the longer side);

@@ -31,6 +31,7 @@ class ColourControl:
     def __init__(self, mode: str, photo: Image.Image) -> None:
         self.mode = mode
         self.photo = photo.convert("RGB")
+        self._chroma: dict[tuple[int, int], np.ndarray] = {}
 
     @property
     def recolours(self) -> bool:
@@ -54,7 +55,13 @@ class ColourControl:
         """The image a user sees: with ``luminance``, ``image``'s luminance with the photo's chroma."""
         if not self.recolours:
             return image
-        return with_chroma(image, self.photo)
+        height, width = image.shape[-2:]
+        if (width, height) not in self._chroma:  # once per stage size, not once per step
+            from .image_io import resize
+
+            photo = np.asarray(resize(self.photo, (width, height)), dtype=np.float32) / 255.0
+            self._chroma[width, height] = _ycrcb(photo)
+        return with_chroma(image, self._chroma[width, height])
 
 
 def luminance(image: Image.Image) -> np.ndarray:
@@ -75,19 +82,16 @@ def luminance_image(image: Image.Image, like: np.ndarray | None = None) -> Image
     return PILImage.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
 
 
-def with_chroma(image: torch.Tensor, photo: Image.Image) -> torch.Tensor:
-    """``image`` (``(1, 3, H, W)`` in [0, 1]) recombined: its luminance, the Cb/Cr of
-    ``photo`` at the same size, clamped to [0, 1]."""
+def with_chroma(image: torch.Tensor, chroma: np.ndarray) -> torch.Tensor:
+    """``image`` (``(1, 3, H, W)`` in [0, 1]) recombined: its luminance with the Cr/Cb of
+    ``chroma`` (an ``(H, W, 3)`` YCrCb array of the photo at the same size), clamped to [0, 1]."""
     import cv2
     import torch
 
-    from .image_io import resize
-
-    height, width = image.shape[-2:]
     rgb = image[0].detach().permute(1, 2, 0).float().cpu().numpy()
-    chroma = _ycrcb(np.asarray(resize(photo, (width, height)), dtype=np.float32) / 255.0)
-    chroma[..., 0] = _ycrcb(np.clip(rgb, 0.0, 1.0))[..., 0]
-    recombined = np.clip(cv2.cvtColor(chroma, cv2.COLOR_YCrCb2RGB), 0.0, 1.0)
+    recombined = chroma.copy()
+    recombined[..., 0] = _ycrcb(np.clip(rgb, 0.0, 1.0))[..., 0]
+    recombined = np.clip(cv2.cvtColor(recombined, cv2.COLOR_YCrCb2RGB), 0.0, 1.0)
     return torch.from_numpy(np.ascontiguousarray(recombined)).permute(2, 0, 1)[None].to(image.device, image.dtype)
 
 

@@ -291,7 +291,7 @@ def build_options(
         value = coerce(value, annotation, name=label)
         check_bounds(value, fields[key].metadata, name=label)
         values[key] = value
-    recipe = values.get("recipe", option_fields()["recipe"].default)
+    recipe = values.get("recipe", fields["recipe"].default)
     for key, value in RECIPES[recipe].items():
         if "." not in key:
             values.setdefault(key, value)

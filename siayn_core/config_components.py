@@ -21,15 +21,20 @@ def component_options(options: StylizeOptions, key: str, registry: Registry) -> 
     values = dict(getattr(options, options_key))
     component = registry.get(kind, getattr(options, key))
     declared = {spec.name for spec in component.options()}
-    for shortcut, (target_key, option_name) in SHORTCUTS.items():
-        value = getattr(options, shortcut)
+    for target_key, option_name, value in _component_defaults(options):
         if target_key == options_key and option_name in declared and value is not None:
             values.setdefault(option_name, value)
-    for recipe_key, value in RECIPES[options.recipe].items():
-        target_key, _, option_name = recipe_key.partition(".")
-        if target_key == options_key and option_name in declared:
-            values.setdefault(option_name, value)
     return values
+
+
+def _component_defaults(options: StylizeOptions) -> list[tuple[str, str, Any]]:
+    """``(options key, option, value)`` of the shortcuts' values and the recipe's component defaults."""
+    filled = [(target_key, name, getattr(options, shortcut)) for shortcut, (target_key, name) in SHORTCUTS.items()]
+    for recipe_key, value in RECIPES[options.recipe].items():
+        target_key, dot, name = recipe_key.partition(".")
+        if dot:
+            filled.append((target_key, name, value))
+    return filled
 
 
 def check_components(options: StylizeOptions, registry: Registry, *, where: str) -> None:
