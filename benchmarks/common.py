@@ -84,7 +84,7 @@ def registry() -> Registry:
 
 def options(**settings: Any) -> StylizeOptions:
     """Validated stylize options from loose settings."""
-    from siayn_core.config import build_options
+    from siayn_core.config_build import build_options
 
     return build_options(settings, where="benchmark")
 

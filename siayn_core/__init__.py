@@ -20,6 +20,7 @@ from .protocols import (
     FeatureExtractor,
     Initialiser,
     Loss,
+    Masker,
     OptimizerFactory,
     PostprocessContext,
     PostprocessFormat,
@@ -32,8 +33,8 @@ from .registry import KINDS, Component, Registry
 
 __version__ = "0.1.0"
 
-# The plugin surface: what a backbone, loss, initialiser, optimizer, postprocessor or
-# postprocess format uses.
+# The plugin surface: what a backbone, loss, initialiser, optimizer, masker, postprocessor
+# or postprocess format uses.
 PLUGIN_API = [
     "KINDS",
     "Backbone",
@@ -42,6 +43,7 @@ PLUGIN_API = [
     "FrozenExtractor",
     "Initialiser",
     "Loss",
+    "Masker",
     "OptimizerFactory",
     "OptionSpec",
     "PluginError",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from PIL import Image
 
-from .config import build_options
+from .config_build import build_options
 from .image_io import read_image, to_pil
 
 if TYPE_CHECKING:
@@ -54,10 +54,12 @@ def stylize(
     :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
     :param registry: where components are looked up (default: every installed plugin).
     :param options: any :class:`~siayn_core.config.StylizeOptions` key, e.g. ``size=512``,
-        ``num_steps=300``, ``backbone="vgg19"``, ``style_weight=1e6``.
+        ``num_steps=300``, ``backbone="vgg19"``, ``style_weight=1e6``; files (``style_masks``,
+        ``content_mask``, ``fine_style``) as paths.
     :raises SiaynError: for an unknown key, a bad value or an unreadable image.
     """
     from .config_components import check_components
+    from .config_loader import side_images
     from .engine import stylize as run_engine
 
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
@@ -65,6 +67,7 @@ def stylize(
     run_options = build_options({**options, "style": [_label(item) for item in styles]}, where=where)
     registry = default_registry() if registry is None else registry
     check_components(run_options, registry, where=where)
+    side = side_images(run_options, (), where=where)
     result = run_engine(
         _open(content),
         [_open(item) for item in styles],
@@ -72,6 +75,9 @@ def stylize(
         registry=registry,
         device=device,
         callback=callback,
+        masks=[_open(path) for path in side["masks"]],
+        content_mask=_open(side["content_mask"]) if side["content_mask"] else None,
+        fine_style=_open(side["fine_style"]) if side["fine_style"] else None,
     )
     return to_pil(result.image)
 

@@ -1,25 +1,20 @@
 """The schema of a stylize run: :class:`StylizeOptions`, every key a config file, ``--set``,
-the GUI and :func:`siayn_core.stylize` accept, and :func:`build_options`, which validates
-loose values (YAML, ``--set``, keywords) into it.
+the GUI and :func:`siayn_core.stylize` accept, and :class:`RunSpec`, one resolved run.
 
-The original SIAYN's keys load unchanged: ``1e5`` (which YAML reads as text) is a number,
-``null`` disables, ``opt: 'LFBGS'`` and ``backbone: 'VGG19'`` name components
-case-insensitively. Reading files is :mod:`siayn_core.config_loader`'s job; checks against
-the registry are :mod:`siayn_core.config_components`'.
+:func:`siayn_core.config_build.build_options` validates loose values (YAML, ``--set``,
+keywords) into it; the original SIAYN's keys load unchanged: ``1e5`` (which YAML reads as
+text) is a number, ``null`` disables, ``opt: 'LFBGS'`` and ``backbone: 'VGG19'`` name
+components case-insensitively. Reading files is :mod:`siayn_core.config_loader`'s job;
+checks against the registry are :mod:`siayn_core.config_components`'.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import typing
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import SiaynError, unknown_name_message
-from .options import check_bounds, coerce, option
+from .options import option
 
 #: How a style image is sized for each stage (``style_resize``).
 STYLE_RESIZE_MODES = ("stretch", "short-side", "none")
@@ -123,6 +118,31 @@ class StylizeOptions:
         "mean and covariance before the run)",
         choices=COLOR_CONTROLS,
     )
+    style_masks: list[str] | None = option(
+        None,
+        help="where each style applies: one mask image per style (white: that style; grey: partly), one "
+        "colour-key image with a colour per style, or auto (two styles: the first on the photo's foreground, "
+        "found by auto_mask, the second on the rest); null: every style everywhere",
+    )
+    style_mask_colors: list[str] | None = option(
+        None,
+        help="with a colour-key image in style_masks: each style's colour (#rrggbb), in the styles' order; "
+        "null: the image's most frequent colours, most frequent first",
+    )
+    content_mask: str | None = option(
+        None, help="a mask image, white where the photo is kept as it is (no style there); null: none"
+    )
+    fine_style: str | None = option(
+        None,
+        help="a second style image for the fine layers (fine_layers), the other styles keeping the coarse "
+        "ones: the brushwork of one painting with the forms of another; null: none",
+    )
+    fine_layers: list[str] = option(
+        ["relu1_1", "relu2_1"], help="the style layers fine_style takes (shallow layers: fine texture)"
+    )
+    auto_mask: str = option("grabcut", help="the masker that finds the foreground for style_masks: auto "
+                            "(grabcut, or fcn for torchvision's FCN-ResNet101, or a plugin's)")
+    auto_mask_options: dict[str, Any] = option({}, help="options of the auto_mask masker, e.g. {iterations: 8}")
     recipe: str = option(
         "siayn",
         help="the defaults of the weights and the style sizing: siayn (these keys' own defaults) or original "
@@ -246,131 +266,12 @@ class RunSpec:
     source: Path | None = None
     #: The photo came from the command line and its size was capped at the default photo size.
     capped: bool = False
+    #: The images ``style_masks`` names (none for ``auto``), ``content_mask``'s and ``fine_style``'s.
+    masks: tuple[Path, ...] = ()
+    content_mask: Path | None = None
+    fine_style: Path | None = None
 
     @property
     def where(self) -> str:
         """``run 'test1' in path/to/config.yaml``, for messages."""
         return f"run {self.name!r}" + (f" in {self.source}" if self.source else "")
-
-
-def option_fields() -> dict[str, dataclasses.Field[Any]]:
-    """The fields of :class:`StylizeOptions` by name."""
-    return {f.name: f for f in dataclasses.fields(StylizeOptions)}
-
-
-def option_types() -> dict[str, Any]:
-    """The type annotation of each :class:`StylizeOptions` field, by name."""
-    return typing.get_type_hints(StylizeOptions)
-
-
-def build_options(
-    settings: Mapping[str, Any], *, where: str, from_command_line: Collection[str] = ()
-) -> StylizeOptions:
-    """Validate loose settings (YAML values, ``--set`` values) into :class:`StylizeOptions`.
-
-    :param where: names the owner in messages, e.g. ``run 'test1' in seed.yaml``.
-    :param from_command_line: keys whose value came from ``--set``: a bad one is reported
-        as ``--set KEY``, not as a key of the file.
-    """
-    fields = option_fields()
-    hints = option_types()
-    values: dict[str, Any] = {}
-    for key, value in settings.items():
-        if key not in fields:
-            raise SiaynError(unknown_name_message("key", str(key), fields, owner=where))
-        annotation = hints[key]
-        if value is None and typing.get_origin(annotation) in (dict, list):
-            value = type(fields[key].default_factory())()  # `key:` left empty in YAML
-        if key == "style" and isinstance(value, (str, Path)):
-            value = [value]  # one name, which may itself contain a comma
-        label = f"--set {key}" if key in from_command_line else f"key {key!r} of {where}"
-        if key == "style_resize":
-            value = _style_resize_mode(value)
-        if _is_numeric(annotation):
-            _check_finite(value, name=label)
-        value = coerce(value, annotation, name=label)
-        check_bounds(value, fields[key].metadata, name=label)
-        values[key] = value
-    recipe = values.get("recipe", fields["recipe"].default)
-    for key, value in RECIPES[recipe].items():
-        if "." not in key:
-            values.setdefault(key, value)
-    try:
-        options = StylizeOptions(**values)
-    except TypeError as error:  # pragma: no cover - every key was checked above
-        raise SiaynError(f"{where}: {error}") from None
-    _check_consistency(options, where=where)
-    return options
-
-
-def with_recipe(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings``, with ``recipe: original`` added when they are the original SIAYN's
-    (every one of :data:`ORIGINAL_KEYS` and no ``recipe``): their weights were set for it."""
-    settings = dict(settings)
-    if "recipe" not in settings and ORIGINAL_KEYS <= settings.keys():
-        settings["recipe"] = "original"
-    return settings
-
-
-def _style_resize_mode(value: Any) -> Any:
-    """The mode the original SIAYN's ``style_resize: true/false`` meant; other values as given."""
-    try:
-        flag = coerce(value, bool, name="style_resize")
-    except SiaynError:
-        return value
-    return "stretch" if flag else "none"
-
-
-def _is_numeric(annotation: Any) -> bool:
-    """Whether a setting's type holds numbers (``float``, ``list[float] | None``...)."""
-    if annotation in (int, float):
-        return True
-    return any(_is_numeric(arg) for arg in typing.get_args(annotation))
-
-
-def _check_finite(value: Any, *, name: str) -> None:
-    """NaN and infinity are never valid settings: say so, rather than a type mismatch."""
-    items = value if isinstance(value, (list, tuple)) else [value]
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
-            continue
-        try:
-            number = float(item)
-        except (ValueError, OverflowError):
-            continue
-        if not math.isfinite(number):
-            raise SiaynError(f"{name} must be a finite number, got {value!r}")
-
-
-def _check_consistency(options: StylizeOptions, *, where: str) -> None:
-    if not options.style:
-        raise SiaynError(f"key 'style' of {where} names no style image")
-    if isinstance(options.style_weight, list) and len(options.style_weight) != len(options.style):
-        raise SiaynError(
-            f"key 'style_weight' of {where} has {len(options.style_weight)} weights for "
-            f"{len(options.style)} style images; give one weight per style, or a single number"
-        )
-    if options.style_layers_weights is not None and len(options.style_layers_weights) != len(options.style_layers):
-        raise SiaynError(
-            f"key 'style_layers_weights' of {where} has {len(options.style_layers_weights)} weights for "
-            f"{len(options.style_layers)} style layers; give one per layer, or null"
-        )
-    if not options.content_layers and options.content_weight > 0:
-        raise SiaynError(f"key 'content_layers' of {where} is empty; name at least one layer")
-    if not options.style_layers and style_weights(options, len(options.style)) != [0.0] * len(options.style):
-        raise SiaynError(f"key 'style_layers' of {where} is empty; name at least one layer")
-    from .postprocess import parse_steps
-
-    parse_steps(options.postprocess, where=where)
-
-
-def style_weights(options: StylizeOptions, count: int) -> list[float]:
-    """The weight of each style image: the list as given, or one number shared equally."""
-    if isinstance(options.style_weight, list):
-        if len(options.style_weight) != count:
-            raise SiaynError(
-                f"style_weight has {len(options.style_weight)} weights for {count} style images; "
-                "give one weight per style, or a single number"
-            )
-        return list(options.style_weight)
-    return [options.style_weight / count] * count

@@ -13,7 +13,9 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunSpec, build_options, option_fields, option_types, with_recipe
+from .config import RunSpec, StylizeOptions
+
+from .config_build import build_options, option_fields, option_types, with_recipe
 from .configfile import load_runs, parse_overrides, resolve_file, select_runs
 from .errors import SiaynError, unknown_name_message
 from .resources import STYLIZE_CONFIG_NAME, bundled_config, examples_dir
@@ -122,6 +124,7 @@ def _resolve_run(
     style_paths = tuple(
         resolve_file(style, style_dirs, what=f"style image of {where}") for style in options.style
     )
+    side = side_images(options, [*style_dirs, *content_dirs], where=where)
     capped = False
     if size_cap is not None:
         from .image_io import read_image
@@ -129,9 +132,23 @@ def _resolve_run(
         if max(read_image(content_path).size) > size_cap:
             options, capped = dataclasses.replace(options, size=size_cap), True
     spec = RunSpec(name=name, options=options, content=content_path, styles=style_paths, source=source,
-                   capped=capped)
+                   capped=capped, **side)
     if registry is not None:
         from .config_components import check_components
 
         check_components(options, registry, where=where)
     return spec
+
+
+def side_images(options: StylizeOptions, search_dirs: Sequence[Path], *, where: str) -> dict[str, Any]:
+    """The :class:`RunSpec` fields of the files a run names besides its photo and styles:
+    ``masks`` (style_masks), ``content_mask`` and ``fine_style``, each looked up in ``search_dirs``."""
+    def find(name: str, what: str) -> Path:
+        return resolve_file(name, search_dirs, what=f"{what} of {where}")
+
+    named = [] if options.style_masks in (None, ["auto"]) else options.style_masks
+    return {
+        "masks": tuple(find(name, "style mask") for name in named),
+        "content_mask": find(options.content_mask, "content mask") if options.content_mask else None,
+        "fine_style": find(options.fine_style, "fine style image") if options.fine_style else None,
+    }

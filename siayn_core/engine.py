@@ -16,8 +16,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,8 +25,10 @@ from .colour_control import ColourControl
 from .config import StylizeOptions
 from .devices import resolve_device
 from .errors import SiaynError
+from .guides import Regions, regions_for
 from .image_io import output_size, resize, to_tensor
 from .objective import Objective, build_components
+from .outcomes import Callback, DivergedError, Iterate, StylizeResult, divergence_message
 from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample, upsample_detail
 
 if TYPE_CHECKING:
@@ -35,74 +36,6 @@ if TYPE_CHECKING:
 
     from .registry import Registry
 
-
-@dataclass(frozen=True)
-class Iterate:
-    """What a callback receives after each optimization step.
-
-    :param step: the step just taken, from 1 to ``num_steps``.
-    :param losses: ``total``, ``content``, ``style`` and ``tv``: the weighted terms of the
-        objective (``total`` is their sum) as evaluated during this step.
-    :param image: the image after this step: detached, ``(1, 3, H, W)``, clamped to ``[0, 1]``.
-    :param elapsed: seconds since the run started (including setup).
-    """
-
-    step: int
-    num_steps: int
-    losses: dict[str, float]
-    image: torch.Tensor
-    elapsed: float
-
-
-#: A callback may return True to stop the run early (the current image is kept).
-Callback = Callable[[Iterate], "bool | None"]
-
-
-@dataclass
-class StylizeResult:
-    """The outcome of :func:`stylize`.
-
-    :param image: ``(1, 3, H, W)`` on the CPU, clamped to ``[0, 1]``.
-    :param losses: one ``{"step", "total", "content", "style", "tv"}`` record per step.
-    :param steps: the steps actually taken (fewer than ``num_steps`` when stopped).
-    :param stopped: True when a callback stopped the run.
-    :param seed: the seed the run used (drawn at random when none was given).
-    :param components: for each component key (``backbone``, ``opt``...), the component's
-        name, plugin and options as used.
-    """
-
-    image: torch.Tensor
-    losses: list[dict[str, float]]
-    steps: int
-    seconds: float
-    device: str
-    stopped: bool
-    seed: int = 0
-    components: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-class DivergedError(SiaynError):
-    """The loss became NaN or infinite: the optimization diverged.
-
-    :param result: the run up to its last step with a finite loss, holding the image that
-        step evaluated (None when even the first step's loss was not finite).
-    """
-
-    def __init__(
-        self, message: str, result: StylizeResult | None = None, *, loss: float = math.nan, step: int = 0
-    ) -> None:
-        super().__init__(message)
-        self.result = result
-        self.loss = loss
-        self.step = step
-
-
-def divergence_message(total: float, step: int, options: StylizeOptions | None = None) -> str:
-    """What went wrong and what to change."""
-    lr = f"lr (now {options.lr:g})" if options is not None and options.lr is not None else "lr"
-    return (
-        f"the loss became {total} at step {step}: the optimization diverged; lower {lr} or the style/"
-        "content weights, or switch optimizer (--set opt=lbfgs, or opt=adam with lr 0.02)"
-    )
 
 def stylize(
     content: Image.Image,
@@ -115,6 +48,9 @@ def stylize(
     callback: Callback | None = None,
     start: Image.Image | None = None,
     steps_done: int = 0,
+    masks: Sequence[Image.Image] = (),
+    content_mask: Image.Image | None = None,
+    fine_style: Image.Image | None = None,
 ) -> StylizeResult:
     """Paint ``content`` in the style of ``styles``.
 
@@ -129,11 +65,16 @@ def stylize(
     :param start: resume from this image (a saved result) instead of the initialiser's.
     :param steps_done: with ``start``, the steps already taken: the run goes on from step
         ``steps_done + 1`` at the stage of the schedule that step belongs to.
+    :param masks: the images ``options.style_masks`` names (one per style, or a colour key).
+    :param content_mask: the image ``options.content_mask`` names: white where the photo is kept.
+    :param fine_style: the image ``options.fine_style`` names, for the fine style layers.
     :raises DivergedError: when the loss stops being finite, with the last finite state.
     """
     started = time.perf_counter()
     if not styles:
         raise SiaynError("stylize needs at least one style image")
+    if bool(options.fine_style) != (fine_style is not None):
+        raise SiaynError("fine_style names an image: pass it to stylize as fine_style (and only then)")
     torch_device = resolve_device(device)
     seed = options.seed if seed is None else seed
     if seed is None:
@@ -146,13 +87,15 @@ def stylize(
         torch.manual_seed(seed)
         components, record = build_components(options, registry, torch_device)
     size = output_size(content.size, longer_side=options.size, scale=options.scaler)
+    n_styles = len(styles)
+    regions = regions_for(options, content, n_styles, masks, content_mask, registry=registry)
     control = ColourControl(options.color_control, content)
-    content, styles = control.prepare(styles)
+    content, styles = control.prepare([*styles, *([fine_style] if fine_style is not None else [])])
     if control.recolours and callback is not None:
         callback = _recoloured(callback, control)
     # Coarse to fine (see siayn_core.schedule): step numbers run on across the stages.
     stages = stages_for(options, size)
-    objective = Objective(options, components, len(styles))
+    objective = Objective(options, components, n_styles)
     make_optimizer = CarryStepScale(components["opt"])
     image: torch.Tensor | None = None
     previous_content: torch.Tensor | None = None
@@ -200,6 +143,7 @@ def stylize(
                 style_tensors,
                 stage_objective(objective, stage, options, generator),
                 make_optimizer,
+                guides=stage_guides(regions, stage.size, n_styles, options, torch_device),
                 num_steps=stage.steps,
                 callback=callback,
                 started=started,
@@ -225,6 +169,20 @@ def stylize(
         image = to_tensor(resize(control.start_image(start.convert("RGB")), size)) if start is not None else None
     assert image is not None
     return result_of(image, stopped)
+
+
+def stage_guides(
+    regions: Regions, size: tuple[int, int], n_styles: int, options: StylizeOptions, device: torch.device
+) -> list[torch.Tensor | None] | None:
+    """Each style's guide at a stage's ``size`` (None without masks); a fine style paints
+    wherever the other styles do."""
+    if not regions.active:
+        return None
+    guides = regions.guides(size, n_styles)
+    if options.fine_style:
+        covered = None if any(guide is None for guide in guides) else torch.stack(guides).sum(0).clamp(max=1.0)
+        guides.append(covered)
+    return [None if guide is None else guide.to(device) for guide in guides]
 
 
 def _recoloured(callback: Callback, control: ColourControl) -> Callback:
@@ -273,6 +231,7 @@ def optimize_at_size(
     total_steps: int | None = None,
     keep_in_range: bool = False,
     average: float = 0.0,
+    guides: Sequence[torch.Tensor | None] | None = None,
 ) -> tuple[torch.Tensor, list[dict[str, float]], bool]:
     """Optimize ``start`` for ``num_steps`` steps at its own size.
 
@@ -282,12 +241,13 @@ def optimize_at_size(
 
     :param average: the decay of an exponential moving average of the iterates; when set,
         the average is what callbacks see and what is returned.
+    :param guides: one per style, where it applies (see :meth:`Objective.set_targets`).
     :returns: the optimized (unclamped) image, the per-step loss records, and whether a
         callback stopped the run.
     """
     started = time.perf_counter() if started is None else started
     total_steps = num_steps if total_steps is None else total_steps
-    objective.set_targets(content, styles)
+    objective.set_targets(content, styles, guides)
     image = start.detach().clone().requires_grad_(True)
     optimizer = make_optimizer([image])
     evaluated: list[torch.Tensor] = []
@@ -358,16 +318,3 @@ class IterateAverage:
         self.weight = self.weight * self.decay + (1 - self.decay)
         self.value = self.accumulated / self.weight
         return self.value
-
-
-def chain(callbacks: Sequence[Callback | None]) -> Callback:
-    """One callback calling each of ``callbacks`` (None entries skipped); True from any stops the run."""
-    active = [callback for callback in callbacks if callback is not None]
-
-    def call_all(iterate: Iterate) -> bool:
-        stop = False
-        for callback in active:
-            stop = bool(callback(iterate)) or stop
-        return stop
-
-    return call_all

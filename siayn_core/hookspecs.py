@@ -94,6 +94,15 @@ def register_postprocessors(register: Register) -> None:
 
 
 @hookspec
+def register_maskers(register: Register) -> None:
+    """Register ways to find a photo's foreground for ``style_masks: auto`` (factories
+    returning :class:`~siayn_core.protocols.Masker`).
+
+    :param register: ``register("grabcut", factory, description=...)``.
+    """
+
+
+@hookspec
 def register_postprocess_formats(register: Register) -> None:
     """Register keys for ``siayn postprocess`` configs (factories returning
     :class:`~siayn_core.protocols.PostprocessFormat`), such as the original SIAYN's.
@@ -109,5 +118,6 @@ HOOK_FOR_KIND: dict[str, str] = {
     "initialiser": "register_initialisers",
     "optimizer": "register_optimizers",
     "postprocessor": "register_postprocessors",
+    "masker": "register_maskers",
     "postprocess-format": "register_postprocess_formats",
 }

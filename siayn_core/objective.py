@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
-from .config import COMPONENT_KEYS, StylizeOptions, style_weights
+from .config import COMPONENT_KEYS, StylizeOptions
+from .config_build import style_weights
 from .config_components import component_options
 from .errors import SiaynError
+from .guides import layer_guide
 
 if TYPE_CHECKING:
     from .protocols import FeatureExtractor, Loss
@@ -34,6 +36,12 @@ class WeightedObjective(Protocol):
     content_layers: list[str]
     style_coefficients: list[dict[str, float]]
 
+    def layer_guides(
+        self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]
+    ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, float]]]:
+        """Each style's guide at its layers' resolutions, and the share of each layer's positions it weighs."""
+        ...
+
 
 class Objective:
     """The weighted loss of a generated image against targets fixed at one image size.
@@ -49,28 +57,58 @@ class Objective:
         self.content_weight = options.content_weight
         self.tv_weight = options.tv_weight or 0.0
         self.content_layers = list(dict.fromkeys(options.content_layers))
-        layer_weights = options.style_layers_weights or [1.0] * len(options.style_layers)
-        # The original SIAYN's rule: the weighted layer losses are averaged over the style layers.
-        self.style_coefficients = [
-            {layer: weight * lw / len(options.style_layers) for layer, lw in zip(options.style_layers, layer_weights)}
-            for weight in style_weights(options, n_styles)
-        ]
+        self.style_coefficients = style_coefficients(options, n_styles)
+        if (options.style_masks is not None or options.content_mask) and not getattr(self.style_loss, "guided", False):
+            raise SiaynError(
+                f"style loss {options.style_loss!r} does not support masks (style_masks, content_mask): "
+                "use gram, w2 or mean-std, or a plugin loss that declares guided = True"
+            )
         self.content_targets: dict[str, torch.Tensor] = {}
         self.style_targets: list[dict[str, torch.Tensor]] = []
+        self.style_guides: list[dict[str, torch.Tensor]] = []
+        self.style_shares: list[dict[str, float]] = []
         self._zero = torch.zeros(())
 
     @torch.no_grad()
-    def set_targets(self, content: torch.Tensor, styles: Sequence[torch.Tensor]) -> None:
-        """Compute the content and style targets (once per image size)."""
+    def set_targets(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        guides: Sequence[torch.Tensor | None] | None = None,
+    ) -> None:
+        """Compute the content and style targets (once per image size).
+
+        :param guides: one per style: where on the image it applies, ``(1, 1, H, W)``
+            weights at the content's size (None: everywhere).
+        """
         self._zero = content.new_zeros(())
         features = self._features_of(content, "content")
         self.content_targets = {layer: self.content_loss.target(features[layer]) for layer in self.content_layers}
+        shapes = {layer: tuple(value.shape[-2:]) for layer, value in features.items()}
+        self.style_guides, self.style_shares = self.layer_guides(guides or [None] * len(styles), shapes)
         self.style_targets = []
-        for style, coefficients in zip(styles, self.style_coefficients):
+        for style, coefficients, shares in zip(styles, self.style_coefficients, self.style_shares):
             features = self._features_of(style, "style")
-            self.style_targets.append(
-                {layer: self.style_loss.target(features[layer]) for layer, c in coefficients.items() if c}
-            )
+            self.style_targets.append({
+                layer: self.style_loss.target(features[layer])
+                for layer, c in coefficients.items() if c and shares.get(layer, 1.0)
+            })
+
+    def layer_guides(
+        self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]
+    ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, float]]]:
+        """Each style's guide at its layers' resolutions, and the share of each layer's
+        positions it weighs: a style's loss counts in proportion to the area it covers, so
+        every region is stylized as strongly as an unmasked image."""
+        layer_guides: list[dict[str, torch.Tensor]] = []
+        shares: list[dict[str, float]] = []
+        for guide, coefficients in zip(guides, self.style_coefficients):
+            at_layers = {} if guide is None else {
+                layer: layer_guide(guide, shapes[layer]) for layer in coefficients
+            }
+            layer_guides.append(at_layers)
+            shares.append({layer: float(value.mean()) for layer, value in at_layers.items()})
+        return layer_guides, shares
 
     def _features_of(self, image: torch.Tensor, what: str) -> Mapping[str, torch.Tensor]:
         try:
@@ -94,13 +132,46 @@ class Objective:
                 content = content + self.content_loss(features[layer], target)
             content = content * (self.content_weight / len(self.content_targets))
         style = zero
-        for targets, coefficients in zip(self.style_targets, self.style_coefficients):
+        for targets, coefficients, guides, shares in zip(
+            self.style_targets, self.style_coefficients, self.style_guides, self.style_shares
+        ):
             for layer, target in targets.items():
-                style = style + coefficients[layer] * self.style_loss(features[layer], target)
+                style = style + coefficients[layer] * shares.get(layer, 1.0) * guided_loss(
+                    self.style_loss, features[layer], target, guides.get(layer)
+                )
         tv = self.tv_weight * self.tv_loss(image, None) if self.tv_loss is not None else zero
         total = content + style + tv
         return total, torch.stack((total, content, style, tv)).detach()
 
+def style_coefficients(options: StylizeOptions, n_styles: int) -> list[dict[str, float]]:
+    """Each style's weight at each style layer: its style weight times the layer's weight,
+    averaged over the style layers (the original SIAYN's rule). With ``fine_style`` (the last
+    style image), ``fine_layers`` are its and the other styles keep the rest."""
+    layer_weights = options.style_layers_weights or [1.0] * len(options.style_layers)
+    weights = style_weights(options, n_styles)
+    fine = set(options.fine_layers) if options.fine_style else set()
+    coefficients = [
+        {layer: (0.0 if layer in fine else weight) * lw / len(options.style_layers)
+         for layer, lw in zip(options.style_layers, layer_weights)}
+        for weight in weights
+    ]
+    if options.fine_style:
+        # The fine style paints where the other styles do, as strongly as the strongest.
+        fine_weight = max(weights) if options.style_masks is not None else sum(weights)
+        coefficients.append({layer: (fine_weight if layer in fine else 0.0) * lw / len(options.style_layers)
+                             for layer, lw in zip(options.style_layers, layer_weights)})
+    return coefficients
+
+
+def guided_loss(loss: Loss, features: torch.Tensor, target: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
+    """``loss(features, target)``, passing ``guide`` only where there is one, so an unguided
+    run works with any plugin loss."""
+    return loss(features, target) if guide is None else loss(features, target, guide=guide)  # type: ignore[call-arg]
+
+
+def guided_target(loss: Loss, features: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
+    """``loss.target(features)``, passing ``guide`` only where there is one."""
+    return loss.target(features) if guide is None else loss.target(features, guide=guide)  # type: ignore[call-arg]
 
 
 def build_components(

@@ -67,17 +67,24 @@ class Loss(Protocol):
     declare ``combines`` (``"sum"`` or ``"mean"``: how its value over positions put side by
     side relates to its parts), which tiled runs use to weigh tiles; ``"mean"`` is assumed.
     A style loss that is exact on tiles is a :class:`TileableLoss`.
+
+    A style loss that supports masks (``style_masks``, ``content_mask``) declares
+    ``guided = True``. Its ``target`` and ``__call__`` then accept a keyword ``guide``: a
+    ``(1, 1, h, w)`` tensor of weights in ``[0, 1]`` at the features' resolution, or None.
+    With a guide, the representation is taken over the positions weighted by it and
+    normalized by the guide's total weight, so a guide of ones gives the unguided value.
+    A run with masks and a style loss without ``guided`` is refused before it starts.
     """
 
     def target(self, features: torch.Tensor) -> torch.Tensor:
         """The representation of reference features (e.g. their Gram matrix).
 
-        Called once per scale, under ``torch.no_grad()``.
+        Called once per scale, under ``torch.no_grad()`` (a guided loss: ``target(features, guide=...)``).
         """
         ...
 
     def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        """The scalar loss of ``features`` against ``target``."""
+        """The scalar loss of ``features`` against ``target`` (a guided loss also takes ``guide=``)."""
         ...
 
 
@@ -91,11 +98,20 @@ class TileableLoss(Loss, Protocol):
 
     #: How ``target`` of positions put side by side relates to its parts: ``"sum"`` (a plain
     #: sum, as of an unnormalized Gram matrix) or ``"mean"`` (weighted by the parts' numbers of
-    #: positions, as of a normalized one).
+    #: positions, as of a normalized one; with a guide, by the parts' guide weights).
     combines: str
 
     def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of a representation against the target: ``loss(F, T) == compare(target(F), T)``."""
+        ...
+
+
+@runtime_checkable
+class Masker(Protocol):
+    """Finds the foreground of a photo, for ``style_masks: auto``."""
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        """A mask of ``image`` (mode ``L``, its size): white on the foreground, black elsewhere."""
         ...
 
 

@@ -25,11 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import RunSpec, build_options
+from .config import RunSpec
+
+from .config_build import build_options
 from .config_components import check_components
-from .config_loader import apply_overrides, overridden_keys
+from .config_loader import apply_overrides, overridden_keys, side_images
 from .configfile import expand_user, parse_overrides, resolve_file
-from .engine import Callback, DivergedError, Iterate, StylizeResult, chain, stylize
+from .engine import stylize
+from .outcomes import Callback, DivergedError, Iterate, StylizeResult, chain
 from .errors import SiaynError
 from .image_io import output_size, read_image, resize, to_pil, write_image, write_text
 
@@ -158,6 +161,9 @@ def run_stylize(
             callback=chain([frames, callback]),
             start=resume.image if resume else None,
             steps_done=resume.steps_done if resume else 0,
+            masks=[read_image(path) for path in spec.masks],
+            content_mask=read_image(spec.content_mask) if spec.content_mask else None,
+            fine_style=read_image(spec.fine_style) if spec.fine_style else None,
         )
     except DivergedError as error:
         if error.result is None:
@@ -251,6 +257,11 @@ def run_record(spec: RunSpec, output: RunOutput) -> dict[str, Any]:
     # Absolute, so that `--resume` finds the images from any working directory.
     config["content"] = str(spec.content.resolve())
     config["style"] = [str(path.resolve()) for path in spec.styles]
+    if spec.masks:
+        config["style_masks"] = [str(path.resolve()) for path in spec.masks]
+    for key in ("content_mask", "fine_style"):
+        if getattr(spec, key) is not None:
+            config[key] = str(getattr(spec, key).resolve())
     config["seed"] = result.seed
     return {
         "run": spec.name,
@@ -360,7 +371,8 @@ def load_resume_point(
     content = resolve_file(options.content, (), what=f"content image of {where}")
     styles = tuple(resolve_file(style, (), what=f"style image of {where}") for style in options.style)
     source = Path(record["source"]) if isinstance(record.get("source"), str) else None
-    spec = RunSpec(name=name, options=options, content=content, styles=styles, source=source)
+    spec = RunSpec(name=name, options=options, content=content, styles=styles, source=source,
+                   **side_images(options, (), where=where))
     check_components(options, registry, where=where)
     # The image sits in the run's folder, wherever that folder was moved since.
     image_path = run_dir / Path(str(record.get("output") or "")).name

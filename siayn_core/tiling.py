@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .objective import guided_loss, guided_target
 from .protocols import TileableLoss
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ class TiledObjective:
         self.strides: dict[str, int] = {}
         self.content_maps: dict[str, torch.Tensor] = {}
         self.style_targets: list[dict[str, torch.Tensor]] = []
+        self.style_guides: list[dict[str, torch.Tensor]] = []
+        self.style_shares: list[dict[str, float]] = []
         self.tiles_per_step = 0
 
     # -- targets ---------------------------------------------------------------------
@@ -190,9 +193,14 @@ class TiledObjective:
         return result
 
     @torch.no_grad()
-    def set_targets(self, content: torch.Tensor, styles: Sequence[torch.Tensor]) -> None:
-        """The content's feature maps (stitched from tiles) and each style's global
-        representation, at this stage's size."""
+    def set_targets(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        guides: Sequence[torch.Tensor | None] | None = None,
+    ) -> None:
+        """The content's feature maps (stitched from tiles), each style's global
+        representation and each style's guides, at this stage's size."""
         objective = self.objective
         self._measure_strides(content)
         self._zero = content.new_zeros(())
@@ -212,24 +220,63 @@ class TiledObjective:
                     target = self.content_maps[layer]
                     rows_in_map, columns_in_map = self._map_region(layer, tile, tuple(target.shape[-2:]))
                     target[..., rows_in_map, columns_in_map] = self._core(value, layer, tile)
+        shapes = {layer: (height // stride, width // stride) for layer, stride in self.strides.items()}
+        self.style_guides, self.style_shares = objective.layer_guides(guides or [None] * len(styles), shapes)
         self.style_targets = []
-        for style, coefficients in zip(styles, objective.style_coefficients):
+        for style, coefficients, shares in zip(styles, objective.style_coefficients, self.style_shares):
             self._size = tuple(style.shape[-2:])
-            self.style_targets.append(self._representation(style, [layer for layer, c in coefficients.items() if c]))
+            layers = [layer for layer, c in coefficients.items() if c and shares.get(layer, 1.0)]
+            self.style_targets.append(self._representation(style, layers))
         self._size = (height, width)
 
     # -- evaluation ------------------------------------------------------------------
 
-    def _representation_slopes(self, whole: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _terms(self) -> list[tuple[float, torch.Tensor, tuple[int | None, str]]]:
+        """Every weighted style term: its coefficient, target and the representation it
+        compares (``(style, layer)`` for a guided style, ``(None, layer)`` for the image's)."""
+        terms = []
+        for index, (targets, coefficients) in enumerate(zip(self.style_targets, self.objective.style_coefficients)):
+            for layer, target in targets.items():
+                guided = layer in self.style_guides[index]
+                weight = coefficients[layer] * self.style_shares[index].get(layer, 1.0)
+                terms.append((weight, target, (index if guided else None, layer)))
+        return terms
+
+    def _guide(self, key: tuple[int | None, str], tile: Tile) -> torch.Tensor | None:
+        """The guide of representation ``key`` over ``tile``'s core, flat like its features."""
+        index, layer = key
+        if index is None:
+            return None
+        guide = self.style_guides[index][layer]
+        rows, columns = self._map_region(layer, tile, tuple(guide.shape[-2:]))
+        return _flat(guide[..., rows, columns])
+
+    def _tile_weights(self, key: tuple[int | None, str], tiles: Sequence[Tile]) -> list[float]:
+        """How each tile's representation ``key`` adds to the image's: by its positions, or
+        its guide weight."""
+        index, layer = key
+        counts = []
+        for tile in tiles:
+            guide = self._guide(key, tile)
+            if guide is None:
+                stride = self.strides[layer]
+                shape = (self._size[0] // stride, self._size[1] // stride)
+                rows, columns = self._map_region(layer, tile, shape)
+                counts.append(len(range(*rows.indices(shape[0]))) * len(range(*columns.indices(shape[1]))))
+            else:
+                counts.append(float(guide.sum()))
+        return _weights(self.style_rule, counts)
+
+    def _representation_slopes(
+        self, whole: dict[tuple[int | None, str], torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[tuple[int | None, str], torch.Tensor]]:
         """The weighted style loss of the image's representations ``whole`` and its gradient
-        with respect to each layer's representation, summed over the styles."""
-        objective = self.objective
-        leaves = {layer: value.detach().requires_grad_(True) for layer, value in whole.items()}
+        with respect to each representation, summed over the styles."""
+        leaves = {key: value.detach().requires_grad_(True) for key, value in whole.items()}
         with torch.enable_grad():
             value = self._zero
-            for targets, coefficients in zip(self.style_targets, objective.style_coefficients):
-                for layer, target in targets.items():
-                    value = value + coefficients[layer] * objective.style_loss.compare(leaves[layer], target)
+            for weight, target, key in self._terms():
+                value = value + weight * self.objective.style_loss.compare(leaves[key], target)
             slopes = torch.autograd.grad(value, list(leaves.values()))
         return value.detach(), dict(zip(leaves, slopes))
 
@@ -237,38 +284,30 @@ class TiledObjective:
         """The total loss (whose backward gives the whole image's gradient) and the
         detached terms ``[total, content, style, tv]``."""
         objective = self.objective
+        loss = objective.style_loss
         height, width = image.shape[-2:]
         self._size = (height, width)
         tiles = self._tiles(height, width, random_offset(self.tile_size, self.margin, self.generator))
         self.tiles_per_step = len(tiles)
-        style_layers = sorted({layer for targets in self.style_targets for layer in targets})
+        terms = self._terms()
+        keys = list(dict.fromkeys(key for _, _, key in terms))
+        tile_weights = {key: self._tile_weights(key, tiles) for key in keys}
         pixels = image.detach()
 
-        # Pass 1: every tile's share of the image's style representation.
-        shares: list[dict[str, tuple[torch.Tensor, int]]] = []
-        if self.style_exact and style_layers:
+        # Pass 1: every tile's share of the image's style representations.
+        whole: dict[tuple[int | None, str], torch.Tensor] = {}
+        if self.style_exact and keys:
             with torch.no_grad():
-                for tile in tiles:
+                for index, tile in enumerate(tiles):
                     rows, columns = tile.window_slices
                     features = objective.extractor(pixels[..., rows, columns])
-                    share = {}
-                    for layer in style_layers:
-                        core = _flat(self._core(features[layer], layer, tile))
-                        share[layer] = (objective.style_loss.target(core), core.shape[-1])
-                    shares.append(share)
-        whole: dict[str, torch.Tensor] = {}
-        style_weights: dict[str, list[float]] = {}
-        for layer in style_layers:
-            if shares:
-                counts = [share[layer][1] for share in shares]
-            else:  # no first pass: weight tiles by their share of the positions
-                counts = [max(0, (t.core[1] - t.core[0]) * (t.core[3] - t.core[2])) for t in tiles]
-            style_weights[layer] = _weights(self.style_rule, counts)
-            if shares:
-                whole[layer] = sum(w * share[layer][0] for w, share in zip(style_weights[layer], shares))
+                    for key in keys:
+                        core = _flat(self._core(features[key[1]], key[1], tile))
+                        share = tile_weights[key][index] * guided_target(loss, core, self._guide(key, tile))
+                        whole[key] = share if key not in whole else whole[key] + share
         style_value = pixels.new_zeros(())
-        slopes: dict[str, torch.Tensor] = {}
-        if shares:
+        slopes: dict[tuple[int | None, str], torch.Tensor] = {}
+        if whole:
             style_value, slopes = self._representation_slopes(whole)
 
         # Pass 2: each tile's gradient of the whole image's loss.
@@ -293,21 +332,20 @@ class TiledObjective:
                     term = scale * weight * objective.content_loss(_flat(core), _flat(target))
                     surrogate = surrogate + term
                     content_value = content_value + term.detach()
-            for layer, slope in slopes.items():
-                core = _flat(self._core(features[layer], layer, tile))
+            for key, slope in slopes.items():
+                core = _flat(self._core(features[key[1]], key[1], tile))
                 if core.shape[-1]:
-                    share = style_weights[layer][index] * objective.style_loss.target(core)
+                    share = tile_weights[key][index] * guided_target(loss, core, self._guide(key, tile))
                     surrogate = surrogate + (slope * share).sum()
             if not self.style_exact:
-                for targets, coefficients in zip(self.style_targets, objective.style_coefficients):
-                    for layer, target in targets.items():
-                        core = _flat(self._core(features[layer], layer, tile))
-                        if not core.shape[-1]:
-                            continue
-                        weight = style_weights[layer][index]
-                        term = coefficients[layer] * objective.style_loss(core, target)
-                        style_value = style_value + weight * term.detach()
-                        surrogate = surrogate + weight * term
+                for weight, target, key in terms:
+                    core = _flat(self._core(features[key[1]], key[1], tile))
+                    tile_weight = tile_weights[key][index]
+                    if not core.shape[-1] or not tile_weight:
+                        continue
+                    term = weight * tile_weight * guided_loss(loss, core, target, self._guide(key, tile))
+                    style_value = style_value + term.detach()
+                    surrogate = surrogate + term
             if surrogate.requires_grad:
                 (window_gradient,) = torch.autograd.grad(surrogate, window)
                 gradient[..., rows, columns] += window_gradient

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from siayn_core.bounds import BoxProjection
-from siayn_core.config import build_options
+from siayn_core.config_build import build_options
 from siayn_core.resources import examples_dir
 from siayn_core.engine import optimize_at_size
 from siayn_core.objective import Objective, build_components

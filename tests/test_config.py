@@ -10,7 +10,8 @@ import pytest
 
 from siayn_core import SiaynError
 from siayn_core.options import describe
-from siayn_core.config import StylizeOptions, build_options
+from siayn_core.config import StylizeOptions
+from siayn_core.config_build import build_options
 from siayn_core.config_components import component_options
 from siayn_core.config_loader import load_stylize_runs
 from siayn_core.resources import STYLIZE_CONFIG_NAME, bundled_config, examples_dir

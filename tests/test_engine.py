@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config import build_options
+from siayn_core.config_build import build_options
 from siayn_core.resources import examples_dir
 from siayn_core.devices import resolve_device
 from siayn_core.engine import Iterate, stylize

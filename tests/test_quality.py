@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from siayn_core import load_plugins
 from siayn_core.cli import main
-from siayn_core.config import build_options
+from siayn_core.config_build import build_options
 from siayn_core.resources import examples_dir
 from siayn_core.engine import stylize
 from siayn_core.image_io import read_image, resize, scaled_size, to_tensor

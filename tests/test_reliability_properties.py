@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config import StylizeOptions, build_options, option_fields
+from siayn_core.config import StylizeOptions
+from siayn_core.config_build import build_options, option_fields
 from siayn_core.config_loader import load_stylize_runs
 from siayn_core.registry import Registry
 

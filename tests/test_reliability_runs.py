@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from siayn_core.cli import main
-from siayn_core.config import build_options
+from siayn_core.config_build import build_options
 from siayn_core.engine import DivergedError, Iterate, stylize
 from siayn_core.registry import Registry
 

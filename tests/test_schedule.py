@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config import build_options
+from siayn_core.config_build import build_options
 from siayn_core.resources import examples_dir
 from siayn_core.engine import stylize
 from siayn_core.registry import Registry

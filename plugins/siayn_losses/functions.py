@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .gram import gram_matrix
+from .gram import gram_matrix, weighted_gram_matrix
 from .squared import squared_error
 
 
@@ -29,11 +29,16 @@ class MSELoss:
 
 
 class RepresentationLoss:
-    """A loss of the features' representation against the target: ``compare(target(F), T)``."""
+    """A loss of the features' representation against the target: ``compare(target(F), T)``,
+    with the representation taken over the positions a guide weights (masks)."""
 
-    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    guided = True
+
+    def __call__(
+        self, features: torch.Tensor, target: torch.Tensor | None, guide: torch.Tensor | None = None
+    ) -> torch.Tensor:
         assert target is not None
-        return self.compare(self.target(features), target)  # type: ignore[attr-defined]
+        return self.compare(self.target(features, guide=guide), target)  # type: ignore[attr-defined]
 
 
 class GramLoss(RepresentationLoss):
@@ -44,9 +49,11 @@ class GramLoss(RepresentationLoss):
         self.reduction = reduction
         self.combines = "mean" if normalize else "sum"
 
-    def target(self, features: torch.Tensor) -> torch.Tensor:
-        """The Gram matrix of ``features``."""
-        return gram_matrix(features, self.normalize)
+    def target(self, features: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        """The Gram matrix of ``features`` (of the positions ``guide`` weights)."""
+        if guide is None:
+            return gram_matrix(features, self.normalize)
+        return weighted_gram_matrix(features, guide, self.normalize)
 
     def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The squared difference of two Gram matrices."""

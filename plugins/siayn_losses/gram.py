@@ -30,6 +30,24 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     return gram
 
 
+def weighted_gram_matrix(features: torch.Tensor, weights: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """``sum_p w_p F_p F_p^T``, the Gram matrix of the positions weighted by ``weights``
+    (``(1, 1, H, W)`` in ``[0, 1]``), as the Gram matrix of ``F * sqrt(w)``.
+
+    :param normalize: divide by ``C * sum(w)``: the weighted mean, so weights of ones give
+        :func:`gram_matrix`'s value.
+    """
+    gram = gram_matrix(features * weights.sqrt(), normalize=False)
+    if normalize:
+        gram = gram / (features.shape[1] * total_weight(weights))
+    return gram
+
+
+def total_weight(weights: torch.Tensor) -> torch.Tensor:
+    """``sum(w)``, kept above zero so a region absent from a tile gives zeros, not NaN."""
+    return weights.sum().clamp(min=1e-12)
+
+
 class _Gram(torch.autograd.Function):
     """``F F^T`` with a one-product backward, ``F^T (dG + dG^T)``: autograd's generic bmm
     backward takes two products and a sum.

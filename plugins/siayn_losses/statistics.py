@@ -13,14 +13,23 @@ import weakref
 import torch
 
 from .functions import RepresentationLoss
-from .gram import gram_matrix
+from .gram import gram_matrix, total_weight, weighted_gram_matrix
 
 
-def _moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean ``(B, C)`` and second moment ``E[f f^T]`` ``(B, C, C)`` over the positions."""
-    positions = features.shape[-2] * features.shape[-1]
-    mean = features.mean(dim=(-2, -1))
-    return mean, gram_matrix(features, normalize=False) / positions
+def _moments(features: torch.Tensor, guide: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(B, C)`` and second moment ``E[f f^T]`` ``(B, C, C)`` over the positions
+    (weighted by ``guide`` when given)."""
+    mean = _weighted_mean(features, guide)
+    if guide is None:
+        return mean, gram_matrix(features, normalize=False) / (features.shape[-2] * features.shape[-1])
+    return mean, weighted_gram_matrix(features, guide, normalize=False) / total_weight(guide)
+
+
+def _weighted_mean(values: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
+    """The mean of ``values`` over positions, ``(B, C)`` (weighted by ``guide`` when given)."""
+    if guide is None:
+        return values.mean(dim=(-2, -1))
+    return (values * guide).sum(dim=(-2, -1)) / total_weight(guide)
 
 
 def _covariance(representation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,9 +68,9 @@ class W2Loss(_StatisticsLoss):
         self.ridge = ridge
         self._styles: dict[int, tuple[weakref.ref[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
-    def target(self, features: torch.Tensor) -> torch.Tensor:
+    def target(self, features: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         """Mean and second moment, packed as ``(B, C + 1, C)``: row 0 the mean."""
-        mean, second = _moments(features)
+        mean, second = _moments(features, guide)
         return torch.cat((mean.unsqueeze(1), second), dim=1)
 
     def _style_statistics(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -101,11 +110,9 @@ class MeanStdLoss(_StatisticsLoss):
         self.normalize = normalize
         self.eps = eps
 
-    def target(self, features: torch.Tensor) -> torch.Tensor:
+    def target(self, features: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
         """Per-channel mean and mean square, packed as ``(B, 2, C)``."""
-        mean = features.mean(dim=(-2, -1))
-        square = features.square().mean(dim=(-2, -1))
-        return torch.stack((mean, square), dim=1)
+        return torch.stack((_weighted_mean(features, guide), _weighted_mean(features.square(), guide)), dim=1)
 
     def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The squared differences of means and standard deviations."""

@@ -1,5 +1,6 @@
 """SIAYN's built-in postprocessors: ``denoise``, ``mask``, ``mask-create``, ``histogram``,
-``preserve-colors`` and ``gif``; and the original SIAYN's postprocessing keys, which use them.
+``preserve-colors`` and ``gif``; the original SIAYN's postprocessing keys, which use them;
+and the maskers ``grabcut`` and ``fcn`` that find a photo's foreground for ``style_masks: auto``.
 
 Each factory imports its implementation (OpenCV, scikit-image, torchvision) only when the
 component is built, so listing plugins stays cheap.
@@ -7,11 +8,13 @@ component is built, so listing plugins stays cheap.
 
 from __future__ import annotations
 
-from siayn_core import PostprocessFormat, Postprocessor, Register, hookimpl
+from siayn_core import Masker, PostprocessFormat, Postprocessor, Register, hookimpl
 
 from .options import (
     DenoiseOptions,
+    FcnOptions,
     GifOptions,
+    GrabCutOptions,
     HistogramOptions,
     MaskCreateOptions,
     MaskOptions,
@@ -65,6 +68,28 @@ def make_gif(options: GifOptions) -> Postprocessor:
 def make_original_format(options: OriginalPostprocessOptions) -> PostprocessFormat:
     """Build ``original``, the original SIAYN's postprocessing keys."""
     return OriginalFormat(options)
+
+
+def make_grabcut(options: GrabCutOptions) -> Masker:
+    """Build the ``grabcut`` masker."""
+    from .segmentation import grabcut_mask
+
+    return lambda image: grabcut_mask(image, margin=options.margin, iterations=options.iterations,
+                                      work_size=options.work_size)
+
+
+def make_fcn(options: FcnOptions) -> Masker:
+    """Build the ``fcn`` masker."""
+    from .segmentation import fcn_resnet101_mask
+
+    return lambda image: fcn_resnet101_mask(image, device=options.device)
+
+
+@hookimpl
+def register_maskers(register: Register) -> None:
+    register("grabcut", make_grabcut, description="OpenCV GrabCut from a centred rectangle; needs no weights.")
+    register("fcn", make_fcn, aliases=("fcn_resnet101",),
+             description="torchvision's pretrained FCN-ResNet101: every pixel not labelled background.")
 
 
 @hookimpl

@@ -70,6 +70,26 @@ class MaskCreateOptions:
 
 
 @dataclass(frozen=True)
+class GrabCutOptions:
+    """Options of the ``grabcut`` masker (the foreground for ``style_masks: auto``)."""
+
+    margin: float = option(
+        0.05, help="fraction of each side outside the centred rectangle (certain background)", minimum=0.0, maximum=0.45
+    )
+    iterations: int = option(5, help="number of GrabCut iterations", minimum=1, maximum=50)
+    work_size: int = option(
+        320, help="longest side in pixels GrabCut works at (its time grows fast with size); 0: full size", minimum=0
+    )
+
+
+@dataclass(frozen=True)
+class FcnOptions:
+    """Options of the ``fcn`` masker: torchvision's FCN-ResNet101, every pixel not labelled background."""
+
+    device: str = option("auto", help="'auto', 'cpu', 'cuda' or 'mps'")
+
+
+@dataclass(frozen=True)
 class HistogramOptions:
     """Options of ``histogram``: match each colour channel's histogram to a target image."""
 

@@ -152,7 +152,7 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
     """Run ``specs`` in order, printing each result's paths; the first Ctrl-C or SIGTERM
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
     from ..devices import resolve_device
-    from ..engine import chain
+    from ..outcomes import chain
     from ..runs import mark_record, run_stylize
     from .progress import ProgressBar
 

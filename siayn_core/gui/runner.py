@@ -115,8 +115,10 @@ class GuiBackend:
 
         :raises SiaynError: naming the first bad value, as the config loader words it.
         """
-        from ..config import RunSpec, build_options
+        from ..config import RunSpec
+        from ..config_build import build_options
         from ..config_components import check_components
+        from ..config_loader import side_images
 
         settings = run_settings(self.form, values, self.registry)
         where = "the form"
@@ -127,6 +129,7 @@ class GuiBackend:
             options=options,
             content=Path(options.content),
             styles=tuple(Path(style) for style in options.style),
+            **side_images(options, (), where=where),
         )
 
     # --- running ----------------------------------------------------------------------------
