@@ -132,6 +132,13 @@ class StylizeOptions:
     content_mask: str | None = option(
         None, help="a mask image, white where the photo is kept as it is (no style there); null: none"
     )
+    style_scale: float = option(
+        1.0,
+        help="the size of the style images relative to what style_resize gives them, at every stage: 2 paints "
+        "brush strokes twice as large, 0.5 half as large",
+        minimum=0.25,
+        maximum=4.0,
+    )
     fine_style: str | None = option(
         None,
         help="a second style image for the fine layers (fine_layers), the other styles keeping the coarse "

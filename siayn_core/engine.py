@@ -119,7 +119,9 @@ def stylize(
             continue  # resuming: this stage was finished before
         if steps_done and stage.first_step <= steps_done:
             stage = dataclasses.replace(stage, steps=stage.last_step - steps_done, first_step=steps_done + 1)
-        stage_content, stage_styles = stage_images(content, styles, stage.size, size, options.style_resize)
+        stage_content, stage_styles = stage_images(
+            content, styles, stage.size, size, options.style_resize, options.style_scale
+        )
         content_tensor = to_tensor(stage_content).to(torch_device)
         style_tensors = [to_tensor(style).to(torch_device) for style in stage_styles]
         if image is None and start is not None:

@@ -184,23 +184,26 @@ def stage_images(
     size: tuple[int, int],
     final_size: tuple[int, int],
     style_resize: str,
+    style_scale: float = 1.0,
 ) -> tuple[Image.Image, list[Image.Image]]:
     """The content and style images for a stage of ``size`` (``(width, height)``).
 
     The content is resized to ``size``. Each style, by ``style_resize``: ``stretch`` to
     ``size``; ``short-side`` to the stage's short side, keeping its aspect ratio; ``none`` by
     the stage's ratio to ``final_size``, so that the style's scale relative to the content is
-    the same in every stage (its own size at the last).
+    the same in every stage (its own size at the last). ``style_scale`` then multiplies each
+    style's size: 2 paints strokes twice as large, 0.5 half as large.
     """
     from .image_io import resize, scaled_size
 
     stage_content = resize(content, size)
     if style_resize == "stretch":
-        return stage_content, [resize(style, size) for style in styles]
-    if style_resize == "short-side":
-        return stage_content, [resize(style, scaled_size(style.size, min(size) / min(style.size))) for style in styles]
-    ratio = min(size) / min(final_size)
-    return stage_content, [resize(style, scaled_size(style.size, ratio)) for style in styles]
+        sizes = [size for _ in styles]
+    elif style_resize == "short-side":
+        sizes = [scaled_size(style.size, min(size) / min(style.size)) for style in styles]
+    else:
+        sizes = [scaled_size(style.size, min(size) / min(final_size)) for style in styles]
+    return stage_content, [resize(style, scaled_size(at, style_scale)) for style, at in zip(styles, sizes)]
 
 
 class CarryStepScale:

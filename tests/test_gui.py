@@ -99,6 +99,39 @@ def test_colour_control_and_recipe_are_dropdowns_that_reach_the_run(backend: Gui
     assert settings["color_control"] == "luminance" and "recipe" not in settings
 
 
+def test_each_style_takes_a_mask_and_the_masked_run_records_them(backend: GuiBackend, pictures, tmp_path) -> None:
+    left = Image.new("L", (40, 32), 0)
+    left.paste(255, (0, 0, 20, 32))
+    masks = [tmp_path / "left.png", tmp_path / "right.png"]
+    left.save(masks[0])
+    Image.eval(left, lambda value: 255 - value).save(masks[1])
+    values = tiny_values(backend, pictures)
+    values[("style", 1)] = str(pictures["waves"])
+    values[("style_mask", 0)] = str(masks[0])
+    with pytest.raises(SiaynError, match="give every style image a mask, or none: style image 2 has none"):
+        run_settings(backend.form, values, backend.registry)
+    values[("style_mask", 1)] = {"path": str(masks[1])}  # Gradio's file data
+    settings = run_settings(backend.form, values, backend.registry)
+    assert settings["style_masks"] == [str(path) for path in masks]
+    assert settings["style_weight"] == [backend.form.style_weight.default] * 2  # each its own region
+    last = list(backend.run(values, session=SESSION, preview_every=2))[-1]
+    record = json.loads(last.files[-1].read_text())
+    assert last.done and record["config"]["style_masks"] == [str(path.resolve()) for path in masks]
+
+
+def test_style_scale_is_a_slider_and_fine_style_and_content_mask_are_uploads(backend: GuiBackend, pictures) -> None:
+    fields = {field.name: field for field in backend.form.fields}
+    assert fields["style_scale"].widget == "slider" and (fields["style_scale"].minimum, fields["style_scale"].maximum) == (0.25, 4.0)
+    assert fields["content_mask"].widget == "image" and fields["fine_style"].widget == "image"
+    values = tiny_values(backend, pictures, style_scale=2.0, fine_style=str(pictures["waves"]))
+    settings = run_settings(backend.form, values, backend.registry)
+    assert settings["style_scale"] == 2.0 and settings["fine_style"] == str(pictures["waves"])
+    last = list(backend.run(values, session=SESSION, preview_every=2))[-1]
+    record = json.loads(last.files[-1].read_text())
+    assert last.done and record["config"]["style_scale"] == 2.0
+    assert record["config"]["fine_style"] == str(pictures["waves"].resolve())
+
+
 def test_component_dropdowns_list_the_registry_and_each_components_options(registry: Registry) -> None:
     form = build_form(registry)
     backbone = next(choice for choice in form.choices if choice.key == "backbone")

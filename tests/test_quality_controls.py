@@ -102,3 +102,64 @@ def test_a_kept_region_keeps_the_photo(vgg16_torch_home: Path, photo: Image.Imag
           f"Gram distance to the style: kept {kept_gram:.3g}, stylized {styled_gram:.3g}")
     assert kept < 0.25 * stylized
     assert styled_gram < 0.5 * kept_gram
+
+
+def stroke_width(image: torch.Tensor) -> float:
+    """The size of the result's brush strokes relative to its width: the half-width of the
+    autocorrelation of its luminance's detail (the luminance minus a blur of a sixteenth of
+    the width), divided by the width."""
+    rgb = image[0].permute(1, 2, 0).clamp(0, 1).numpy().astype(np.float64)
+    luminance = rgb @ np.array([0.299, 0.587, 0.114])
+    width = luminance.shape[1]
+    detail = luminance - cv2.GaussianBlur(luminance, (0, 0), width / 16)
+    spectrum = np.fft.fft2(detail - detail.mean())
+    correlation = np.fft.ifft2(np.abs(spectrum) ** 2).real
+    profile = (correlation[0, :width // 2] + correlation[: width // 2, 0][: width // 2]) / (2 * correlation[0, 0])
+    below = int(np.argmax(profile < 0.5))
+    # linear interpolation between the last lag above one half and the first below it
+    lag = below - 1 + (profile[below - 1] - 0.5) / (profile[below - 1] - profile[below])
+    return float(lag / width)
+
+
+def blob_texture(size: int = 192, sigma: float = 4.0) -> Image.Image:
+    """A texture of one stroke size: coloured blobs about ``2 * sigma`` pixels across.
+
+    A painting has strokes at many sizes and VGG's receptive field picks which of them the
+    Gram matrices see, so a texture of a single size is what shows the scale plainly."""
+    field = cv2.GaussianBlur(np.random.default_rng(0).standard_normal((size, size, 3)), (0, 0), sigma)
+    return Image.fromarray(np.where(field > 0, 230, 25).astype(np.uint8), "RGB")
+
+
+def test_a_larger_style_scale_paints_larger_strokes(vgg16_torch_home: Path, photo: Image.Image) -> None:
+    registry = load_plugins().registry
+    widths = {}
+    for scale in (0.5, 2.0):
+        options = build_options({"num_steps": 100, "style_scale": scale}, where="the controls test")
+        result = stylize(photo, [blob_texture()], options, registry=registry, device="cpu", seed=0)
+        widths[scale] = stroke_width(result.image)
+    print(f"stroke width (autocorrelation half-width / image width): style_scale 0.5 {widths[0.5]:.4f}, "
+          f"2 {widths[2.0]:.4f}")
+    assert widths[2.0] > 1.3 * widths[0.5]
+
+
+def test_a_fine_style_gives_the_fine_layers_its_texture(vgg16_torch_home: Path, photo: Image.Image) -> None:
+    if not STYLES.is_dir():
+        pytest.skip(f"the paintings are not at {STYLES}")
+    registry = load_plugins().registry
+    coarse, fine = read_image(examples_dir() / "starry_night.jpg"), read_image(STYLES / "the_scream.jpg")
+    options = build_options({"num_steps": 100, "fine_style": "the_scream.jpg"}, where="the controls test")
+    result = stylize(photo, [coarse], options, registry=registry, device="cpu", seed=0, fine_style=fine)
+    judge = Judge(registry)
+    grams = judge.grams(result.image)
+    targets = {name: judge.grams(to_tensor(resize(image, (128, 96)))) for name, image in (("coarse", coarse),
+                                                                                          ("fine", fine))}
+
+    def distance(layers: list[str], name: str) -> float:
+        return sum(float(judge.gram.compare(grams[layer], targets[name][layer])) for layer in layers)
+
+    fine_layers, coarse_layers = ["relu1_1", "relu2_1"], ["relu3_1", "relu4_1", "relu5_1"]
+    print(f"fine layers: to the fine style {distance(fine_layers, 'fine'):.3g}, to the coarse "
+          f"{distance(fine_layers, 'coarse'):.3g}; coarse layers: to the coarse {distance(coarse_layers, 'coarse'):.3g}, "
+          f"to the fine {distance(coarse_layers, 'fine'):.3g}")
+    assert distance(fine_layers, "fine") < 0.5 * distance(fine_layers, "coarse")
+    assert distance(coarse_layers, "coarse") < 0.5 * distance(coarse_layers, "fine")

@@ -56,6 +56,10 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                                 1.0, label="weight", minimum=0, scale=1, min_width=90,
                                 info="its share of the style weight", elem_id=f"siayn-style-weight-{index}",
                             )
+                            widgets[("style_mask", index)] = image_input(
+                                "Where it applies (optional mask: white = this style)",
+                                f"siayn-style-mask-{index}", scale=2,
+                            )
                         if examples["style"]:
                             gr.Examples(examples["style"], inputs=[style], label="Bundled style images",
                                         examples_per_page=8)
@@ -238,6 +242,9 @@ def field_widget(field: FormField, elem_id: str, *, label: str | None = None) ->
             minimum=field.minimum, maximum=field.maximum,
             step=1 if field.widget == "integer" else _number_step(field.default), **common,
         )
+    if field.widget == "slider":
+        step = 10.0 ** math.floor(math.log10(field.minimum or 1.0)) / 20
+        return gr.Slider(field.minimum, field.maximum, value=value, step=step, **common)
     if field.widget == "dropdown":
         return gr.Dropdown(list(field.choices or ()), value=value, **common)
     if field.widget == "image":

@@ -25,11 +25,15 @@ from ..options import OptionSpec, describe
 if typing.TYPE_CHECKING:
     from ..registry import Registry
 
-#: ``checkbox``: bool; ``integer`` / ``number``: int / float; ``dropdown``: a fixed set of
+#: ``checkbox``: bool; ``integer`` / ``number``: int / float (``slider``: a float between
+#: bounds at most :data:`SLIDER_SPAN` times apart); ``dropdown``: a fixed set of
 #: choices; ``text``: str, a comma-separated list, or an optional number (empty: None); ``image``:
 #: a file upload (a Path, or a str whose help names an image); ``yaml``: anything else,
 #: written as YAML.
-Widget = Literal["checkbox", "integer", "number", "dropdown", "text", "image", "yaml"]
+Widget = Literal["checkbox", "integer", "number", "slider", "dropdown", "text", "image", "yaml"]
+
+#: The widest ratio of a float option's bounds that a slider shows well.
+SLIDER_SPAN = 16.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +70,7 @@ class FormField:
     def display(self, value: Any = dataclasses.MISSING) -> Any:
         """``value`` (default: the field's default) as the widget shows it."""
         value = self.default if value is dataclasses.MISSING else value
-        if self.widget in ("checkbox", "integer", "number"):
+        if self.widget in ("checkbox", "integer", "number", "slider"):
             return value
         if self.widget == "dropdown":
             return "" if value is None else value
@@ -84,7 +88,7 @@ class FormField:
         """The loose value a widget holds, ready for :func:`siayn_core.options.coerce`."""
         if self.widget == "checkbox":
             return bool(raw)
-        if self.widget in ("integer", "number"):
+        if self.widget in ("integer", "number", "slider"):
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 return None
             if isinstance(raw, float) and self.widget == "integer" and math.isfinite(raw) and raw.is_integer():
@@ -132,6 +136,8 @@ def field_for(spec: OptionSpec, annotation: Any) -> FormField:
         return FormField(widget="text", **common)  # a number field cannot be left empty
     if inner is int:
         return FormField(widget="integer", **common)
+    if inner is float and spec.minimum and spec.maximum and spec.maximum / spec.minimum <= SLIDER_SPAN:
+        return FormField(widget="slider", **common)
     if inner is float:
         return FormField(widget="number", **common)
     if inner is Path or (inner is str and _names_an_image(spec.help)):
@@ -185,10 +191,10 @@ def _names_an_image(help_text: str) -> bool:
 
 # --- the whole form -------------------------------------------------------------------------
 
-#: StylizeOptions keys the GUI fills from its own widgets: the uploaded images and their
-#: weights, the postprocessing section, and the folders names are looked up in (images
-#: are uploaded, never looked up by name).
-OWN_WIDGET_KEYS = ("content", "style", "style_weight", "postprocess", "content_dir", "style_dir")
+#: StylizeOptions keys the GUI fills from its own widgets: the uploaded images, their
+#: weights and masks, the postprocessing section, and the folders names are looked up in
+#: (images are uploaded, never looked up by name).
+OWN_WIDGET_KEYS = ("content", "style", "style_weight", "style_masks", "postprocess", "content_dir", "style_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,7 +288,7 @@ def selected_component(registry: Registry, choice: ComponentChoice, name: str | 
 # --- reading the form back --------------------------------------------------------------------
 
 #: Keys of the values the GUI hands to :func:`run_settings`:
-#: ``("content",)``, ``("style", i)``, ``("style_weight", i)``, ``("option", name)``,
+#: ``("content",)``, ``("style", i)``, ``("style_weight", i)``, ``("style_mask", i)``, ``("option", name)``,
 #: ``("component", key)``, ``("component", key, component, option)``, ``("postprocess",)``
 #: (the ticked postprocessor names, in order) and ``("postprocess", name, option)``.
 Key = tuple[Any, ...]
@@ -294,6 +300,7 @@ def default_values(form: Form) -> dict[Key, Any]:
     for index in range(form.max_styles):
         values[("style", index)] = None
         values[("style_weight", index)] = 1.0
+        values[("style_mask", index)] = None
     values[("option", "style_weight")] = form.style_weight.display()
     for entry in form.entries:
         if isinstance(entry, ComponentChoice):
@@ -320,10 +327,12 @@ def run_settings(form: Form, values: Mapping[Key, Any], registry: Registry) -> d
         raise SiaynError("choose a content image (upload one or pick an example)")
     styles: list[str] = []
     shares: list[float] = []
+    masks: list[str | None] = []
     for index in range(form.max_styles):
         style = form_image(values.get(("style", index)))
         if style is None:
             continue
+        masks.append(form_image(values.get(("style_mask", index))))
         share = values.get(("style_weight", index))
         share = 1.0 if share is None else float(share)
         if not math.isfinite(share) or share < 0:
@@ -336,10 +345,17 @@ def run_settings(form: Form, values: Mapping[Key, Any], registry: Registry) -> d
         raise SiaynError("at least one style image needs a weight above 0")
 
     settings: dict[str, Any] = {"content": content, "style": styles}
+    if any(masks):
+        if not all(masks):
+            missing = ", ".join(str(number) for number, mask in enumerate(masks, 1) if not mask)
+            raise SiaynError(f"give every style image a mask, or none: style image {missing} has none")
+        settings["style_masks"] = masks
     total = form.style_weight.read(values.get(("option", "style_weight"), form.style_weight.display()))
     total = form.style_weight.default if total is None else float(total)
     if len(styles) == 1:
         settings["style_weight"] = total
+    elif any(masks):  # each style paints its own region with the whole weight
+        settings["style_weight"] = [total * share for share in shares]
     else:
         settings["style_weight"] = [total * share / sum(shares) for share in shares]
 
