@@ -33,15 +33,18 @@ from .registry import KINDS, Component, Registry
 
 __version__ = "0.1.0"
 
-# The plugin surface: what a backbone, loss, initialiser, optimizer, masker, postprocessor
-# or postprocess format uses.
+# The plugin surface: what a backbone, loss, initialiser, optimizer, masker, postprocessor,
+# postprocess format or batch executor uses.
 PLUGIN_API = [
     "KINDS",
     "Backbone",
+    "BatchJob",
     "Component",
+    "Executor",
     "FeatureExtractor",
     "FrozenExtractor",
     "Initialiser",
+    "JobOutcome",
     "Loss",
     "Masker",
     "OptimizerFactory",
@@ -60,6 +63,7 @@ PLUGIN_API = [
     "hookimpl",
     "hookspec",
     "option",
+    "run_job",
     "unknown_name_message",
     # devices and weights, resolved as the engine resolves them
     "DEVICES",
@@ -92,6 +96,10 @@ LIBRARY_API = [
 
 # Public names whose modules import torch or other heavy libraries: loaded on first access.
 _LAZY: dict[str, str] = {
+    "BatchJob": ".batch_jobs",
+    "Executor": ".batch_jobs",
+    "JobOutcome": ".batch_jobs",
+    "run_job": ".batch_jobs",
     "DEVICES": ".devices",
     "FrozenExtractor": ".extractor",
     "IMAGE_SUFFIXES": ".image_io",

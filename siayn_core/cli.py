@@ -22,11 +22,13 @@ def main() -> None:
 
 
 def _add_commands() -> None:
+    from .commands.batch import batch
     from .commands.gui import gui
     from .commands.listing import components, plugins
     from .commands.postprocess import postprocess
     from .commands.stylize import stylize
 
+    main.add_command(batch)
     main.add_command(plugins)
     main.add_command(components)
     main.add_command(gui)

@@ -59,7 +59,7 @@ def load_stylize_runs(
     runs = select_runs(load_runs(path), list(run_names), source=str(path))
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
-    _check_override_keys(overrides)
+    check_override_keys(overrides)
     from_command_line = overridden_keys(overrides)
     specs = []
     for name, settings in runs.items():
@@ -74,7 +74,7 @@ def load_stylize_runs(
             settings["style"] = [str(style) for style in styles]
         if postprocess:
             settings["postprocess"] = [*(settings.get("postprocess") or []), *postprocess]
-        specs.append(_resolve_run(name, settings, path, registry, from_command_line, size_cap=cap))
+        specs.append(resolve_run(name, settings, path, registry, from_command_line, size_cap=cap))
     return specs
 
 
@@ -96,7 +96,8 @@ def overridden_keys(overrides: Mapping[str, Any]) -> set[str]:
     return {key for key in overrides if "." not in key}
 
 
-def _check_override_keys(overrides: Mapping[str, Any]) -> None:
+def check_override_keys(overrides: Mapping[str, Any]) -> None:
+    """Refuse a ``--set`` key that is no stylize option, or a ``.OPTION`` on a key that takes none."""
     fields = option_fields()
     for key in overrides:
         head, dot, _ = key.partition(".")
@@ -106,7 +107,7 @@ def _check_override_keys(overrides: Mapping[str, Any]) -> None:
             raise SiaynError(f"--set {key}: {head!r} is not a mapping of options, so it takes no '.{key[len(head) + 1:]}'")
 
 
-def _resolve_run(
+def resolve_run(
     name: str,
     settings: Mapping[str, Any],
     source: Path,
@@ -115,6 +116,12 @@ def _resolve_run(
     *,
     size_cap: int | None = None,
 ) -> RunSpec:
+    """One run's ``settings`` (read from ``source``) as a validated :class:`RunSpec`, its
+    image names looked up next to ``source`` and among the bundled images.
+
+    :param from_command_line: the keys ``--set`` replaced (they win over the recipe).
+    :param size_cap: the longest side the output may have when the photo came from the command line.
+    """
     where = f"run {name!r} in {source}"
     options = build_options(settings, where=where, from_command_line=from_command_line)
     base = source.resolve().parent

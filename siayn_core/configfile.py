@@ -13,8 +13,8 @@ import yaml
 from .errors import SiaynError, unknown_name_message
 
 
-def load_runs(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Read a config file: a mapping of run name -> mapping of keys (the original SIAYN's format)."""
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """A YAML file's data, or SiaynError saying in one line why it cannot be read."""
     path = Path(path)
     if not path.is_file():
         raise SiaynError(f"config file not found: {path}" if not path.exists() else f"config is not a file: {path}")
@@ -26,6 +26,12 @@ def load_runs(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
         raise SiaynError(f"YAML syntax error in {path}{where}: {error.problem}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise SiaynError(f"cannot read config {path}: {error}") from None
+    return data
+
+
+def load_runs(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Read a config file: a mapping of run name -> mapping of keys (the original SIAYN's format)."""
+    data = read_yaml(path)
     if not isinstance(data, Mapping) or not data:
         raise SiaynError(f"config {path} must map run names to settings, e.g. 'test1: {{...}}'")
     runs: dict[str, dict[str, Any]] = {}

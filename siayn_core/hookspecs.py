@@ -111,6 +111,15 @@ def register_postprocess_formats(register: Register) -> None:
     """
 
 
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register ways to run the jobs of ``siayn batch`` (factories returning
+    :class:`~siayn_core.batch_jobs.Executor`): here, in worker processes, on a cluster.
+
+    :param register: ``register("ray", factory, description=...)``.
+    """
+
+
 #: Component kind -> the hook that registers components of that kind.
 HOOK_FOR_KIND: dict[str, str] = {
     "backbone": "register_backbones",
@@ -120,4 +129,5 @@ HOOK_FOR_KIND: dict[str, str] = {
     "postprocessor": "register_postprocessors",
     "masker": "register_maskers",
     "postprocess-format": "register_postprocess_formats",
+    "executor": "register_executors",
 }

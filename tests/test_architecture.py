@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[1] / "siayn_core"
-BUILT_IN = {"siayn_vgg", "siayn_timm", "siayn_losses", "siayn_init", "siayn_optim", "siayn_post"}
+BUILT_IN = {"siayn_vgg", "siayn_timm", "siayn_losses", "siayn_init", "siayn_optim", "siayn_post", "siayn_batch"}
 
 
 def module_name(path: Path) -> str:

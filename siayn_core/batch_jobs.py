@@ -1,0 +1,136 @@
+"""One run of a batch, as an executor sees it: a picklable :class:`BatchJob`, the
+:func:`run_job` that any process (this one, a worker process, a Ray task) calls to run it,
+and the :class:`Executor` protocol an executor plugin implements.
+
+:func:`run_job` never raises for a failed run: a bad image, a diverged loss or any other
+error becomes a ``"failed"`` :class:`JobOutcome` with a one-line message, so one run's
+trouble never stops the others. Only the loss of the process itself (a killed worker) is
+left to the executor.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .errors import SiaynError, first_line
+
+if TYPE_CHECKING:
+    from .config import RunSpec
+    from .registry import Registry
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One run of a batch.
+
+    :param name: the run's folder under ``output_dir``, unique in the batch.
+    :param spec: the validated run.
+    :param row: the contact sheet's row label (the photo).
+    :param column: the contact sheet's column label (the style and grid values).
+    :param plugins: the ``--plugin`` specs, so a worker process loads the same plugins.
+    :param threads: torch's CPU threads for this run (the same number gives the same image
+        bit for bit in any process); None lets the executor choose.
+    """
+
+    name: str
+    spec: RunSpec
+    output_dir: Path
+    row: str
+    column: str
+    seed: int | None = None
+    device: str = "auto"
+    plugins: tuple[str, ...] = ()
+    threads: int | None = None
+
+    def with_threads(self, threads: int | None) -> BatchJob:
+        """This job with ``threads`` CPU threads, unless the batch chose its number."""
+        from dataclasses import replace
+
+        return self if self.threads is not None else replace(self, threads=threads)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended: ``status`` is ``"done"`` or ``"failed"`` (then ``error`` says why)."""
+
+    name: str
+    status: str
+    seconds: float
+    output: str | None = None
+    run_dir: str | None = None
+    error: str | None = None
+    seed: int | None = None
+    pid: int = field(default_factory=os.getpid)
+
+    @classmethod
+    def failed(cls, job: BatchJob, error: BaseException | str, seconds: float = 0.0) -> JobOutcome:
+        """A failed outcome of ``job``, its error message cut to one line."""
+        message = first_line(error) if isinstance(error, BaseException) else first_line(SiaynError(error))
+        return cls(name=job.name, status="failed", seconds=round(seconds, 3), error=message)
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs the jobs of ``siayn batch``: in this process, in worker processes or on a cluster."""
+
+    def run(self, jobs: Sequence[BatchJob], report: Callable[[JobOutcome], None]) -> None:
+        """Run every job with :func:`run_job`, in any order and any process, and call
+        ``report`` in this process with each outcome as it ends. A job whose process was lost
+        is reported with :meth:`JobOutcome.failed`; on KeyboardInterrupt, stop the running
+        jobs and re-raise."""
+        ...
+
+
+@functools.lru_cache(maxsize=4)
+def _registry(plugins: tuple[str, ...]) -> Registry:
+    from .plugins import load_plugins
+
+    return load_plugins(plugins).registry
+
+
+def run_job(job: BatchJob) -> JobOutcome:
+    """Run ``job``, writing ``<output_dir>/<name>/`` as ``siayn stylize`` does; the folder is
+    the batch's own, so a rerun of a failed job writes over its partial files."""
+    from .outcomes import DivergedError
+    from .runs import run_stylize
+
+    if job.threads is not None:
+        import torch
+
+        torch.set_num_threads(job.threads)
+    start = time.perf_counter()
+    try:
+        output = run_stylize(
+            job.spec, registry=_registry(job.plugins), output_dir=job.output_dir, device=job.device,
+            seed=job.seed, overwrite=True,
+        )
+    except (SiaynError, DivergedError) as error:
+        return JobOutcome.failed(job, error, time.perf_counter() - start)
+    except Exception as error:  # any run's bug is that run's failure, not the batch's
+        return JobOutcome.failed(job, f"{type(error).__name__}: {first_line(error)}", time.perf_counter() - start)
+    return JobOutcome(
+        name=job.name, status="done", seconds=round(time.perf_counter() - start, 3), output=str(output.image),
+        run_dir=str(output.run_dir), seed=output.result.seed,
+    )
+
+
+def job_names(labels: Sequence[str]) -> list[str]:
+    """``labels`` made unique as folder names: a repeated label gets ``-2``, ``-3``..."""
+    seen: dict[str, int] = {}
+    names = []
+    for label in labels:
+        count = seen[label] = seen.get(label, 0) + 1
+        names.append(label if count == 1 else f"{label}-{count}")
+    return names
+
+
+def describe_job(job: BatchJob) -> dict[str, Any]:
+    """The job's inputs, as ``batch.json`` lists them."""
+    return {"content": str(job.spec.content), "styles": [str(path) for path in job.spec.styles],
+            "row": job.row, "column": job.column}
