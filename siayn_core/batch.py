@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .batch_jobs import BatchJob, Executor, JobOutcome, describe_job
+from .batch_jobs import BatchJob, Executor, JobOutcome
 from .errors import SiaynError
 
 BATCH_FILE = "batch.json"
@@ -50,8 +50,9 @@ class BatchRecord:
                     f"{output_dir / job.name} exists and is not a run of the batch in {output_dir}: "
                     "choose another output folder (-o) so that it is not overwritten"
                 )
-            self.runs[job.name] = {**(entry or {"status": "pending", "attempts": 0}), **describe_job(job),
-                                   "name": job.name}
+            self.runs[job.name] = {**(entry or {"status": "pending", "attempts": 0}), "name": job.name,
+                                   "content": str(job.spec.content), "styles": [str(path) for path in job.spec.styles],
+                                   "row": job.row, "column": job.column}
         self.header = {"source": source, "executor": executor}
 
     def _read_runs(self) -> dict[str, dict[str, Any]]:
@@ -102,7 +103,8 @@ def run_batch(
     output_dir.mkdir(parents=True, exist_ok=True)
     record = BatchRecord(output_dir, jobs, source=source, executor=executor_name)
     skipped = [job.name for job in jobs if record.is_done(job)]
-    pending = [job for job in jobs if job.name not in skipped]
+    done_before = set(skipped)
+    pending = [job for job in jobs if job.name not in done_before]
     for job in pending:
         record.runs[job.name]["status"] = "pending"
     record.write()

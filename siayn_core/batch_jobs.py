@@ -11,12 +11,11 @@ left to the executor.
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .errors import SiaynError, first_line
 
@@ -50,8 +49,6 @@ class BatchJob:
 
     def with_threads(self, threads: int | None) -> BatchJob:
         """This job with ``threads`` CPU threads, unless the batch chose its number."""
-        from dataclasses import replace
-
         return self if self.threads is not None else replace(self, threads=threads)
 
 
@@ -66,13 +63,11 @@ class JobOutcome:
     run_dir: str | None = None
     error: str | None = None
     seed: int | None = None
-    pid: int = field(default_factory=os.getpid)
 
     @classmethod
-    def failed(cls, job: BatchJob, error: BaseException | str, seconds: float = 0.0) -> JobOutcome:
-        """A failed outcome of ``job``, its error message cut to one line."""
-        message = first_line(error) if isinstance(error, BaseException) else first_line(SiaynError(error))
-        return cls(name=job.name, status="failed", seconds=round(seconds, 3), error=message)
+    def failed(cls, job: BatchJob, error: str, seconds: float = 0.0) -> JobOutcome:
+        """A failed outcome of ``job`` with a one-line ``error``."""
+        return cls(name=job.name, status="failed", seconds=round(seconds, 3), error=error)
 
 
 @runtime_checkable
@@ -111,26 +106,10 @@ def run_job(job: BatchJob) -> JobOutcome:
             seed=job.seed, overwrite=True,
         )
     except (SiaynError, DivergedError) as error:
-        return JobOutcome.failed(job, error, time.perf_counter() - start)
+        return JobOutcome.failed(job, first_line(error), time.perf_counter() - start)
     except Exception as error:  # any run's bug is that run's failure, not the batch's
         return JobOutcome.failed(job, f"{type(error).__name__}: {first_line(error)}", time.perf_counter() - start)
     return JobOutcome(
         name=job.name, status="done", seconds=round(time.perf_counter() - start, 3), output=str(output.image),
         run_dir=str(output.run_dir), seed=output.result.seed,
     )
-
-
-def job_names(labels: Sequence[str]) -> list[str]:
-    """``labels`` made unique as folder names: a repeated label gets ``-2``, ``-3``..."""
-    seen: dict[str, int] = {}
-    names = []
-    for label in labels:
-        count = seen[label] = seen.get(label, 0) + 1
-        names.append(label if count == 1 else f"{label}-{count}")
-    return names
-
-
-def describe_job(job: BatchJob) -> dict[str, Any]:
-    """The job's inputs, as ``batch.json`` lists them."""
-    return {"content": str(job.spec.content), "styles": [str(path) for path in job.spec.styles],
-            "row": job.row, "column": job.column}

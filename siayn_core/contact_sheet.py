@@ -52,13 +52,14 @@ def write_contact_sheet(cells: Sequence[Cell], target: Path, *, tile: int = TILE
 
 
 def _label(draw: ImageDraw.ImageDraw, text: str, at: tuple[int, int], width: int, font: ImageFont.ImageFont) -> None:
-    """``text`` at ``at``, on up to two lines of ``width`` px, cut with an ellipsis."""
+    """``text`` at ``at``, broken after its commas onto up to two lines of ``width`` px, cut
+    with an ellipsis."""
     lines, line = [], ""
-    for word in text.replace(", ", ",\u00a0").split("\u00a0"):
-        candidate = f"{line} {word}".strip()
+    for part in text.split(", "):
+        candidate = f"{line}, {part}" if line else part
         if line and draw.textlength(candidate, font=font) > width:
-            lines.append(line)
-            line = word
+            lines.append(f"{line},")
+            line = part
         else:
             line = candidate
     lines.append(line)

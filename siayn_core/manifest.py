@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch_jobs import BatchJob, job_names
+from .batch_jobs import BatchJob
 from .config_build import option_fields, with_recipe
 from .config_loader import apply_overrides, check_override_keys, load_stylize_runs, overridden_keys, resolve_run
 from .configfile import expand_user, parse_overrides, read_yaml
@@ -137,3 +137,13 @@ def expand_images(entries: Any, base: Path, *, what: str, source: Path) -> list[
         else:
             raise SiaynError(f"{what} entry {entry!r} in manifest {source} not found (looked in {base})")
     return list(dict.fromkeys(found))
+
+
+def job_names(labels: Sequence[str]) -> list[str]:
+    """``labels`` made unique as folder names: a repeated label gets ``-2``, ``-3``..."""
+    seen: dict[str, int] = {}
+    names = []
+    for label in labels:
+        count = seen[label] = seen.get(label, 0) + 1
+        names.append(label if count == 1 else f"{label}-{count}")
+    return names

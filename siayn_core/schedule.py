@@ -198,7 +198,7 @@ def stage_images(
 
     stage_content = resize(content, size)
     if style_resize == "stretch":
-        sizes = [size for _ in styles]
+        sizes = [size] * len(styles)
     elif style_resize == "short-side":
         sizes = [scaled_size(style.size, min(size) / min(style.size)) for style in styles]
     else:

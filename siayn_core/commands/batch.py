@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..devices import DEVICES
 from ..guards import check_writable_dir, pixel_limit
 from .common import EXIT_USAGE, load_host, one_line, plugin_option
+from .progress import CountBar
+
+if TYPE_CHECKING:
+    from ..batch_jobs import JobOutcome
 
 
 @click.command()
@@ -60,9 +65,10 @@ def batch(manifest: Path, executor: str, address: str | None, workers: int | Non
         runner = host.registry.create("executor", executor, executor_options)
         jobs = load_manifest(manifest, output_dir=output, overrides=overrides, registry=host.registry, seed=seed,
                              device=device, plugins=plugins, threads=threads_per_run)
-        with _progress(len(jobs), quiet) as report:
+        with ExitStack() as stack:
+            bar = None if quiet else stack.enter_context(CountBar("batch", len(jobs)))
             result = run_batch(jobs, runner, output_dir=output, source=str(manifest), executor_name=executor,
-                               on_outcome=report)
+                               on_outcome=_BatchReport(bar))
     click.echo(str(result.record))
     if result.contact_sheet:
         click.echo(str(result.contact_sheet))
@@ -74,37 +80,18 @@ def batch(manifest: Path, executor: str, address: str | None, workers: int | Non
         sys.exit(EXIT_USAGE)
 
 
-class _progress:
-    """A rich progress bar over the runs (with ETA) that prints each result's path."""
+class _BatchReport:
+    """Prints each finished run's image and moves the progress bar (none with ``--quiet``)."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.quiet = quiet
-        self.progress: Any = None
-        if not quiet:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.progress = Progress(TextColumn("batch"), BarColumn(bar_width=30), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[failed]}"), TimeRemainingColumn(),
-                                     console=Console(stderr=True))
-            self.task = self.progress.add_task("batch", total=total, failed="")
+    def __init__(self, bar: CountBar | None) -> None:
+        self.bar = bar
         self.failed = 0
 
-    def __enter__(self) -> _progress:
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def __call__(self, outcome: Any) -> None:
+    def __call__(self, outcome: JobOutcome) -> None:
         finished = outcome.status in ("done", "skipped")
         if finished:
             click.echo(outcome.output)
         else:
             self.failed += 1
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1 if finished else 0,
-                                 failed=f"{self.failed} failed" if self.failed else "")
+        if self.bar is not None:
+            self.bar.advance(1 if finished else 0, f"{self.failed} failed" if self.failed else "")
