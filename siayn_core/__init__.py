@@ -44,6 +44,7 @@ PLUGIN_API = [
     "FeatureExtractor",
     "FrozenExtractor",
     "Initialiser",
+    "Job",
     "JobOutcome",
     "Loss",
     "Masker",
@@ -98,6 +99,7 @@ LIBRARY_API = [
 _LAZY: dict[str, str] = {
     "BatchJob": ".batch_jobs",
     "Executor": ".batch_jobs",
+    "Job": ".batch_jobs",
     "JobOutcome": ".batch_jobs",
     "run_job": ".batch_jobs",
     "DEVICES": ".devices",

@@ -1,6 +1,7 @@
-"""One run of a batch, as an executor sees it: a picklable :class:`BatchJob`, the
-:func:`run_job` that any process (this one, a worker process, a Ray task) calls to run it,
-and the :class:`Executor` protocol an executor plugin implements.
+"""The work an executor runs: a picklable :class:`Job` (a batch's stylize run, a
+:class:`BatchJob`, or a clip's shot), the :func:`run_job` that any process (this one, a
+worker process, a Ray task) calls to run it, and the :class:`Executor` protocol an
+executor plugin implements.
 
 :func:`run_job` never raises for a failed run: a bad image, a diverged loss or any other
 error becomes a ``"failed"`` :class:`JobOutcome` with a one-line message, so one run's
@@ -22,6 +23,24 @@ from .errors import SiaynError, first_line
 if TYPE_CHECKING:
     from .config import RunSpec
     from .registry import Registry
+
+
+@runtime_checkable
+class Job(Protocol):
+    """A picklable piece of work: a ``name`` unique among its siblings, the ``--plugin`` specs
+    its process loads, its CPU ``threads`` (None: the executor chooses) and what it does."""
+
+    name: str
+    plugins: tuple[str, ...]
+    threads: int | None
+
+    def with_threads(self, threads: int | None) -> Job:
+        """This job with ``threads`` CPU threads, unless its own number was chosen."""
+        ...
+
+    def execute(self, registry: Registry) -> tuple[Path, Path, int | None]:
+        """Do the work: returns the main file written, the folder written and the seed used."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,15 @@ class BatchJob:
         """This job with ``threads`` CPU threads, unless the batch chose its number."""
         return self if self.threads is not None else replace(self, threads=threads)
 
+    def execute(self, registry: Registry) -> tuple[Path, Path, int | None]:
+        """Run the stylize run, writing ``<output_dir>/<name>/`` as ``siayn stylize`` does; the
+        folder is the batch's own, so a rerun of a failed job writes over its partial files."""
+        from .runs import run_stylize
+
+        output = run_stylize(self.spec, registry=registry, output_dir=self.output_dir, device=self.device,
+                             seed=self.seed, overwrite=True)
+        return output.image, output.run_dir, output.result.seed
+
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -65,7 +93,7 @@ class JobOutcome:
     seed: int | None = None
 
     @classmethod
-    def failed(cls, job: BatchJob, error: str, seconds: float = 0.0) -> JobOutcome:
+    def failed(cls, job: Job, error: str, seconds: float = 0.0) -> JobOutcome:
         """A failed outcome of ``job`` with a one-line ``error``."""
         return cls(name=job.name, status="failed", seconds=round(seconds, 3), error=error)
 
@@ -74,7 +102,7 @@ class JobOutcome:
 class Executor(Protocol):
     """Runs the jobs of ``siayn batch``: in this process, in worker processes or on a cluster."""
 
-    def run(self, jobs: Sequence[BatchJob], report: Callable[[JobOutcome], None]) -> None:
+    def run(self, jobs: Sequence[Job], report: Callable[[JobOutcome], None]) -> None:
         """Run every job with :func:`run_job`, in any order and any process, and call
         ``report`` in this process with each outcome as it ends. A job whose process was lost
         is reported with :meth:`JobOutcome.failed`; on KeyboardInterrupt, stop the running
@@ -89,11 +117,9 @@ def _registry(plugins: tuple[str, ...]) -> Registry:
     return load_plugins(plugins).registry
 
 
-def run_job(job: BatchJob) -> JobOutcome:
-    """Run ``job``, writing ``<output_dir>/<name>/`` as ``siayn stylize`` does; the folder is
-    the batch's own, so a rerun of a failed job writes over its partial files."""
+def run_job(job: Job) -> JobOutcome:
+    """Run ``job`` in this process: its failure, of any kind, is a ``"failed"`` outcome."""
     from .outcomes import DivergedError
-    from .runs import run_stylize
 
     if job.threads is not None:
         import torch
@@ -101,15 +127,10 @@ def run_job(job: BatchJob) -> JobOutcome:
         torch.set_num_threads(job.threads)
     start = time.perf_counter()
     try:
-        output = run_stylize(
-            job.spec, registry=_registry(job.plugins), output_dir=job.output_dir, device=job.device,
-            seed=job.seed, overwrite=True,
-        )
+        output, folder, seed = job.execute(_registry(job.plugins))
     except (SiaynError, DivergedError) as error:
         return JobOutcome.failed(job, first_line(error), time.perf_counter() - start)
-    except Exception as error:  # any run's bug is that run's failure, not the batch's
+    except Exception as error:  # any job's bug is that job's failure, not the batch's
         return JobOutcome.failed(job, f"{type(error).__name__}: {first_line(error)}", time.perf_counter() - start)
-    return JobOutcome(
-        name=job.name, status="done", seconds=round(time.perf_counter() - start, 3), output=str(output.image),
-        run_dir=str(output.run_dir), seed=output.result.seed,
-    )
+    return JobOutcome(name=job.name, status="done", seconds=round(time.perf_counter() - start, 3),
+                      output=str(output), run_dir=str(folder), seed=seed)

@@ -27,6 +27,7 @@ def _add_commands() -> None:
     from .commands.listing import components, plugins
     from .commands.postprocess import postprocess
     from .commands.stylize import stylize
+    from .commands.video import video
 
     main.add_command(batch)
     main.add_command(plugins)
@@ -34,6 +35,7 @@ def _add_commands() -> None:
     main.add_command(gui)
     main.add_command(postprocess)
     main.add_command(stylize)
+    main.add_command(video)
 
 
 _add_commands()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .registry import Registry
+    from .temporal import TemporalTerm
 
 
 def stylize(
@@ -51,6 +52,7 @@ def stylize(
     masks: Sequence[Image.Image] = (),
     content_mask: Image.Image | None = None,
     fine_style: Image.Image | None = None,
+    temporal: TemporalTerm | None = None,
 ) -> StylizeResult:
     """Paint ``content`` in the style of ``styles``.
 
@@ -68,6 +70,8 @@ def stylize(
     :param masks: the images ``options.style_masks`` names (one per style, or a colour key).
     :param content_mask: the image ``options.content_mask`` names: white where the photo is kept.
     :param fine_style: the image ``options.fine_style`` names, for the fine style layers.
+    :param temporal: a clip's frame: the previous stylized frame warped onto this one, which
+        the result is held to where the flow holds (:mod:`siayn_core.temporal`).
     :raises DivergedError: when the loss stops being finite, with the last finite state.
     """
     started = time.perf_counter()
@@ -143,7 +147,8 @@ def stylize(
                 first.to(torch_device),
                 content_tensor,
                 style_tensors,
-                stage_objective(objective, stage, options, generator),
+                with_temporal(stage_objective(objective, stage, options, generator), temporal, stage.size,
+                              torch_device),
                 make_optimizer,
                 guides=stage_guides(regions, stage.size, n_styles, options, torch_device),
                 num_steps=stage.steps,
@@ -171,6 +176,17 @@ def stylize(
         image = to_tensor(resize(control.start_image(start.convert("RGB")), size)) if start is not None else None
     assert image is not None
     return result_of(image, stopped)
+
+
+def with_temporal(
+    objective: Objective, temporal: TemporalTerm | None, size: tuple[int, int], device: torch.device
+) -> Objective:
+    """``objective``, plus a clip frame's temporal term at a stage's ``size``."""
+    if temporal is None:
+        return objective
+    from .temporal import TemporalObjective
+
+    return TemporalObjective(objective, temporal, size, device)  # type: ignore[return-value]
 
 
 def stage_guides(

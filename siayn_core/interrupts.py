@@ -19,13 +19,16 @@ from typing import Any
 class StopOnSignal:
     """Turn the first SIGINT or SIGTERM into a request to stop after the current step.
 
-    Used as ``with StopOnSignal() as stop: run_stylize(..., callback=stop)``. Handlers are
+    Used as ``with StopOnSignal() as stop: run_stylize(..., callback=stop)``; ``after`` names
+    the unit of work the message promises to finish (a step, a clip's frame). Handlers are
     only installed in the main thread (Python delivers signals there); elsewhere the object
     is an inert callback.
     """
 
-    def __init__(self, signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    def __init__(self, signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM), *,
+                 after: str = "step") -> None:
         self.signals = signals
+        self.after = after
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
 
@@ -45,7 +48,7 @@ class StopOnSignal:
             raise KeyboardInterrupt
         self.received = number
         sys.stderr.write(
-            f"\nsiayn: {self.signal_name} received: stopping after the current step and saving "
+            f"\nsiayn: {self.signal_name} received: stopping after the current {self.after} and saving "
             "(send it again to quit at once)\n"
         )
         sys.stderr.flush()

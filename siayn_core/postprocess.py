@@ -17,7 +17,7 @@ from typing import Any
 from PIL import Image
 
 from .errors import SiaynError
-from .image_io import IMAGE_SUFFIXES
+from .image_io import IMAGE_SUFFIXES, write_image
 from .protocols import PostprocessContext, Postprocessor
 from .registry import Registry
 from .resources import examples_dir
@@ -97,6 +97,25 @@ def apply_postprocessors(
         current = processed.convert("RGB")
         results.append((name, current))
     return results
+
+
+def save_postprocessed(
+    image: Image.Image,
+    steps: Sequence[Any],
+    image_path: Path,
+    *,
+    registry: Registry,
+    context: PostprocessContext,
+    where: str = "postprocess",
+) -> list[Path]:
+    """Apply ``steps`` to ``image`` (the file ``image_path``) and save each step's image next
+    to it as ``<name>.<step>[.<step>...].png``. Returns every file written, the files the
+    steps wrote themselves (``context.files``) last."""
+    written, names = [], []
+    for name, processed in apply_postprocessors(image, steps, registry=registry, context=context, where=where):
+        names.append(name)
+        written.append(write_image(processed, step_output_path(image_path, names, image_path.parent)))
+    return written + [Path(path) for path in context.files]
 
 
 # --- files ----------------------------------------------------------------------------------

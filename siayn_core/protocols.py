@@ -154,6 +154,7 @@ class PostprocessContext:
     :param search_dirs: folders where file names given in options (a mask, a target image)
         are looked up when they are not found relative to the working directory; see :meth:`find`.
     :param files: the extra files postprocessors wrote (e.g. a GIF); each appends its own.
+    :param frame_rate: the frame rate of the clip whose frames ``run_dir`` holds, if any.
     """
 
     content: Path | None = None
@@ -162,6 +163,7 @@ class PostprocessContext:
     output_dir: Path | None = None
     search_dirs: tuple[Path, ...] = ()
     files: list[Path] = field(default_factory=list)
+    frame_rate: float | None = None
 
     def find(self, name: str | Path, *, what: str) -> Path:
         """The file an option names: as given (absolute, or relative to the working

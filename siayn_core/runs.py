@@ -231,7 +231,7 @@ def postprocess_result(image: Image.Image, spec: RunSpec, image_path: Path, *, r
     unprocessed one as ``<name>.<step>[.<step>...].png``. Returns every file written."""
     if not spec.options.postprocess:
         return []
-    from .postprocess import apply_postprocessors, search_dirs, step_output_path
+    from .postprocess import save_postprocessed, search_dirs
     from .protocols import PostprocessContext
 
     run_dir = image_path.parent
@@ -242,12 +242,8 @@ def postprocess_result(image: Image.Image, spec: RunSpec, image_path: Path, *, r
         output_dir=run_dir,
         search_dirs=search_dirs(spec.source),
     )
-    steps = apply_postprocessors(image, spec.options.postprocess, registry=registry, context=context, where=spec.where)
-    written, names = [], []
-    for name, processed in steps:
-        names.append(name)
-        written.append(write_image(processed, step_output_path(image_path, names, run_dir)))
-    return written + [Path(path) for path in context.files]
+    return save_postprocessed(image, spec.options.postprocess, image_path, registry=registry, context=context,
+                              where=spec.where)
 
 
 def run_record(spec: RunSpec, output: RunOutput) -> dict[str, Any]:

@@ -79,12 +79,13 @@ def test_the_core_names_no_built_in_postprocessor_or_format_key() -> None:
 
     from siayn_core import StylizeOptions, load_plugins
     from siayn_core.postprocess_runs import ChainOptions
+    from siayn_core.video_options import VideoOptions
 
     registry = load_plugins().registry
     built_in = [c for c in registry.components() if c.kind in ("postprocessor", "postprocess-format")
                 and c.factory.__module__.split(".")[0] in BUILT_IN]
     # Keys the core reads itself, and words it uses in their plain sense (a file's path, a run's source).
-    own = {f.name for options in (ChainOptions, StylizeOptions) for f in dataclasses.fields(options)}
+    own = {f.name for options in (ChainOptions, StylizeOptions, VideoOptions) for f in dataclasses.fields(options)}
     own |= {"path", "source"}
     names = {name for c in built_in for name in (c.name, *c.aliases)}
     names |= {spec.name for c in built_in if c.kind == "postprocess-format" for spec in c.options()} - own

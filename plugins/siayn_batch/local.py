@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from siayn_core import BatchJob, JobOutcome, run_job
+from siayn_core import Job, JobOutcome, run_job
 
 
 class LocalExecutor:
@@ -18,7 +18,7 @@ class LocalExecutor:
     def __init__(self, workers: int = 1) -> None:
         self.workers = workers
 
-    def run(self, jobs: Sequence[BatchJob], report: Callable[[JobOutcome], None]) -> None:
+    def run(self, jobs: Sequence[Job], report: Callable[[JobOutcome], None]) -> None:
         """Run ``jobs``, reporting each outcome as it ends."""
         if self.workers == 1:
             for job in jobs:
@@ -28,7 +28,7 @@ class LocalExecutor:
         # spawn: a forked child would inherit torch's thread pools in an undefined state
         pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         try:
-            futures: dict[Future[JobOutcome], BatchJob] = {
+            futures: dict[Future[JobOutcome], Job] = {
                 pool.submit(run_job, job.with_threads(threads)): job for job in jobs
             }
             for future in as_completed(futures):
@@ -39,7 +39,7 @@ class LocalExecutor:
         pool.shutdown()
 
 
-def _outcome(future: Future[JobOutcome], job: BatchJob) -> JobOutcome:
+def _outcome(future: Future[JobOutcome], job: Job) -> JobOutcome:
     try:
         return future.result()
     except BrokenProcessPool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from siayn_core import BatchJob, JobOutcome, SiaynError, first_line, run_job
+from siayn_core import Job, JobOutcome, SiaynError, first_line, run_job
 
 #: Ray's retries of a task whose worker process died; a run's own errors are never retried by Ray.
 WORKER_RETRIES = 1
@@ -36,7 +36,7 @@ class RayExecutor:
                                  f"{first_line(error)}") from None
         return ray
 
-    def run(self, jobs: Sequence[BatchJob], report: Callable[[JobOutcome], None]) -> None:
+    def run(self, jobs: Sequence[Job], report: Callable[[JobOutcome], None]) -> None:
         """Submit every job as a task and report each outcome as its task ends."""
         ray = self._ray()
         task = ray.remote(run_job).options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run,

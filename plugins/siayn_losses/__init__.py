@@ -111,6 +111,13 @@ def make_tv(options: TVOptions) -> Any:
     return TotalVariationLoss(squared=options.squared, reduction=options.reduction)
 
 
+def make_temporal() -> Any:
+    """Build the ``temporal`` loss."""
+    from .functions import TemporalLoss
+
+    return TemporalLoss()
+
+
 @hookimpl
 def register_losses(register):  # type: ignore[no-untyped-def]
     register("mse", make_mse, description="Content loss: squared difference of feature maps.")
@@ -119,4 +126,6 @@ def register_losses(register):  # type: ignore[no-untyped-def]
              description="Style loss: Wasserstein-2 distance between Gaussians of the features (means and covariances).")
     register("mean-std", make_mean_std, aliases=("adain",),
              description="Style loss: squared difference of per-channel means and standard deviations.")
+    register("temporal", make_temporal,
+             description="Video: squared difference to the previous stylized frame warped onto this one (Ruder et al.).")
     register("tv", make_tv, aliases=("total-variation",), description="Total variation of the image: favours smooth results.")

@@ -81,3 +81,22 @@ class TotalVariationLoss:
         if self.reduction == "mean":
             return down.mean() + right.mean()
         return down.sum() + right.sum()
+
+
+class TemporalLoss:
+    """A clip frame's temporal loss (Ruder et al. 2016, eq. 7): the squared difference of the
+    image to the previous stylized frame warped onto it, counted where ``guide`` trusts the
+    flow, over the image's number of values."""
+
+    guided = True
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        """The warped previous frame itself."""
+        return features.detach()
+
+    def __call__(self, image: torch.Tensor, target: torch.Tensor | None, guide: torch.Tensor | None = None) -> torch.Tensor:
+        assert target is not None
+        difference = (image - target).square()
+        if guide is not None:
+            difference = difference * guide
+        return difference.sum() / image.numel()

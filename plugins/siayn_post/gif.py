@@ -8,6 +8,9 @@ from siayn_core import PostprocessContext, SiaynError, atomic_path, image_files,
 
 from .options import GifOptions
 
+#: Frames per second of a GIF of frames that are not a clip's (a run's progress).
+DEFAULT_FPS = 5.0
+
 
 class Gif:
     """Write ``<output_dir>/<out_name>.gif`` from the images of a folder in natural order.
@@ -46,7 +49,7 @@ class Gif:
         with atomic_path(target) as temporary:
             frames[0].save(
                 temporary, format="GIF", save_all=True, append_images=frames[1:],
-                duration=round(1000.0 / o.fps), **extra,
+                duration=round(1000.0 / (o.fps or context.frame_rate or DEFAULT_FPS)), **extra,
             )
         context.files.append(target)
         return image

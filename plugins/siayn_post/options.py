@@ -116,7 +116,8 @@ class GifOptions:
         None, help="folder of images, sorted naturally (frame2 before frame10); empty: the run's frames/ folder",
     )
     out_name: str = option("transformation", help="file name of the GIF, without '.gif'")
-    fps: float = option(5.0, help="frames per second", minimum=0.1, maximum=100.0)
+    fps: float | None = option(None, help="frames per second; empty: the clip's frame rate for a siayn video "
+                               "clip, else 5", minimum=0.1, maximum=100.0)
     loop: int | None = option(
         0, help="0: loop forever; N: repeat N more times; empty: play once", minimum=0,
     )

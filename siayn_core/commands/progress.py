@@ -61,3 +61,7 @@ class CountBar(_RichBar):
     def advance(self, count: int = 1, note: str = "") -> None:
         """``count`` more items are finished; ``note`` replaces the note."""
         self.progress.update(self.task, advance=count, note=note)
+
+    def update(self, completed: int, note: str = "") -> None:
+        """``completed`` items are finished in all; ``note`` replaces the note."""
+        self.progress.update(self.task, completed=completed, note=note)
