@@ -26,9 +26,11 @@ def _add_commands() -> None:
     from .commands.gui import gui
     from .commands.listing import components, plugins
     from .commands.postprocess import postprocess
+    from .commands.scaffold import new
     from .commands.stylize import stylize
     from .commands.video import video
 
+    plugins.add_command(new)
     main.add_command(batch)
     main.add_command(plugins)
     main.add_command(components)

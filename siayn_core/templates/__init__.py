@@ -1,0 +1,1 @@
+"""The files ``siayn plugins new`` writes, as :class:`string.Template` texts (``*.tmpl``)."""
