@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +28,9 @@ from siayn_core.resources import examples_dir
 from siayn_core.video import VideoOptions, stylize_clip
 from siayn_core.video_io import read_clip
 from siayn_core.video_shots import flicker
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package, from a script run
+from benchmarks.common import conditions  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "images" / "video"
 STYLE = examples_dir() / "starry_night.jpg"
@@ -90,7 +93,7 @@ def main() -> None:
         "pan_px_per_frame": args.step_px, "style": STYLE.name, "backbone": "vgg16 (IMAGENET1K_V1)",
         "flicker_temporal": round(flicker(frames, temporal), 3), "flicker_independent": round(flicker(frames, alone), 3),
         "seconds_temporal": round(temporal_seconds, 1), "seconds_independent": round(alone_seconds, 1),
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": conditions(torch.get_num_threads()),
         "torch": torch.__version__,
     }
     numbers["flicker_ratio"] = round(numbers["flicker_temporal"] / numbers["flicker_independent"], 3)

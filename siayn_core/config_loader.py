@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .registry import Registry
 
 #: ``siayn stylize PHOTO STYLE`` without ``--size`` or ``scaler``: the output keeps the
-#: photo's size, its longer side capped at this many px (one to two minutes on 2 CPU cores).
+#: photo's size, its longer side capped at this many px.
 DEFAULT_PHOTO_SIZE = 256
 
 
