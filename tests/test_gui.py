@@ -7,6 +7,7 @@ is test_gui_browser.py.
 from __future__ import annotations
 
 import json
+import re
 import math
 import sys
 import threading
@@ -380,6 +381,9 @@ def test_page_has_a_widget_for_every_form_value(backend: GuiBackend, tmp_path: P
         else:
             assert f"siayn-option-{entry.name}" in ids
     assert {"siayn-content", "siayn-style-0", "siayn-run", "siayn-stop", "siayn-result", "siayn-files"} <= ids
+    from siayn_core.gui.video_runner import video_fields
+
+    assert {"siayn-video-clip", "siayn-video-run"} | {f"siayn-video-{field.name}" for field in video_fields()} <= ids
     examples = example_images(examples_dir())
     assert examples["content"] and examples["style"]
     content, styles = default_images(examples_dir())
@@ -454,3 +458,60 @@ def test_gui_on_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["gui", "--port", str(port), "--output", str(tmp_path), "--quiet"])
     assert result.exit_code == 2
     assert f"port {port} is in use; choose another with --port" in result.output
+
+
+# --- the video accordion ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clip(pictures, tmp_path: Path) -> Path:
+    """A 3-frame GIF: the photo panned 2 px a frame."""
+    photo = Image.open(pictures["photo"]).convert("RGB")
+    frames = [photo.transform(photo.size, Image.Transform.AFFINE, (1, 0, 2 * index, 0, 1, 0)) for index in range(3)]
+    path = tmp_path / "pan.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return path
+
+
+def test_a_clip_runs_frame_by_frame_with_the_forms_options_and_ends_with_its_mp4(backend: GuiBackend, pictures,
+                                                                                 clip: Path) -> None:
+    from siayn_core.gui.video_runner import run_video
+    from siayn_core.video_io import read_clip
+
+    values = tiny_values(backend, pictures, num_steps=3)
+    values[("clip",)] = str(clip)
+    values[("video", "later_steps")] = 2
+    first, *frames, last = list(run_video(backend, values, session=SESSION))
+    assert "Preparing 3 frames" in first.status
+    assert [update.status.split("**")[1] for update in frames] == ["Frame 1 / 3", "Frame 2 / 3", "Frame 3 / 3"]
+    assert all(Path(update.image).is_file() for update in frames)
+    assert last.done and "**Finished** 3 frames" in last.status and last.progress == 1.0
+    video, metadata = last.files
+    assert video.name == "pan-stylized.mp4" and video.parent.name == "gui-video"
+    written = read_clip(video)
+    assert len(written.frames) == 3 and written.frames[0].size == (40, 32) and round(written.fps) == 10
+    record = json.loads(metadata.read_text())
+    assert record["options"]["backbone_options"] == {"weights": "none"} and record["video"]["later_steps"] == 2
+
+
+def test_stop_ends_a_clip_after_its_frame_and_no_clip_is_one_clear_error(backend: GuiBackend, pictures,
+                                                                         clip: Path) -> None:
+    from siayn_core.gui.video_runner import run_video
+
+    values = tiny_values(backend, pictures, num_steps=2)
+    with pytest.raises(SiaynError, match="choose a clip"):
+        next(run_video(backend, values, session=SESSION))
+    values[("clip",)] = str(clip)
+    updates = []
+    for update in run_video(backend, values, session=SESSION):
+        updates.append(update)
+        if len(updates) == 2:  # the first frame is done
+            assert backend.stop(SESSION).startswith("Stopping")
+    last = updates[-1]
+    # the frame running when Stop was pressed is finished first
+    assert last.done and re.search(r"\*\*Stopped\*\* after [12] of 3 frames", last.status)
+    assert last.files[0].name == "run.json"
+    (backend.output_dir / "broken.gif").write_bytes(b"GIF89a not really")
+    values[("clip",)] = str(backend.output_dir / "broken.gif")
+    with pytest.raises(SiaynError, match="broken.gif"):
+        next(run_video(backend, values, session=SESSION))

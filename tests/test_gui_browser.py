@@ -138,6 +138,20 @@ def test_run_watch_and_stop_in_a_real_browser(server, page, tmp_path: Path) -> N
     assert (output / "gui" / "photo!-!swirls.preserve-colors.png").is_file()
     page.locator("#siayn-postprocess label", has_text="preserve-colors").click()  # untick
 
+    # The same styles and options on a clip: frame by frame, then its mp4.
+    frames = [picture(tmp_path / f"frame{index}.png", (40, 32), 1 + index) for index in range(3)]
+    first_frame, *others = [Image.open(frame) for frame in frames]
+    first_frame.save(tmp_path / "pan.gif", save_all=True, append_images=others, duration=100, loop=0)
+    page.get_by_text("Video: stylize a clip instead", exact=True).click()
+    page.set_input_files("#siayn-video-clip input[type=file]", str(tmp_path / "pan.gif"))
+    expect(page.locator("#siayn-video-clip")).to_contain_text("pan.gif")
+    fill(page, "siayn-video-later_steps", "2")
+    page.click("#siayn-video-run")
+    expect(status).to_contain_text("Finished 3 frames", timeout=RUN_SECONDS)
+    expect(page.locator("#siayn-files")).to_contain_text("pan-stylized")
+    record = json.loads((output / "gui-video" / "pan-stylized.frames" / "run.json").read_text())
+    assert record["frame_count"] == 3 and record["video"]["later_steps"] == 2
+
     # A longer run: watch it go, then stop it and keep its image.
     fill(page, "siayn-option-num_steps", "2000")
     page.locator("#siayn-option-num_steps input").first.blur()

@@ -2,7 +2,8 @@
 
 :mod:`.form` describes the form without Gradio (read from ``StylizeOptions`` and the
 registry, so plugins' components and options appear by themselves), :mod:`.runner` holds
-what the buttons do as plain Python (a run goes through ``run_stylize``, as on the CLI),
+what the buttons do as plain Python (a run goes through ``run_stylize``, as on the CLI;
+:mod:`.video_runner` a clip through ``stylize_clip``),
 and :mod:`.app` lays out the Gradio page. Importing this package does not import Gradio.
 """
 

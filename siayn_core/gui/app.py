@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from ..errors import SiaynError
 from ..image_io import IMAGE_SUFFIXES
 from .form import ComponentChoice, FormField, Key, selected_component
 from .runner import LOSS_TERMS, GuiBackend, Update
+from .video_runner import run_video, video_fields
 
 logger = logging.getLogger("siayn")
 TITLE = "SIAYN — Style Is All You Need"
@@ -27,6 +28,13 @@ INTRO = (
 )
 #: Fixed colours, so every term keeps its line even when it starts at 0 (log10 undefined).
 LOSS_COLOURS = {"total": "#1f2937", "content": "#2563eb", "style": "#ea580c", "tv": "#16a34a"}
+VIDEO_INTRO = (
+    "Each frame is painted with the style images and options on this page, starting from the previous "
+    "frame warped by the optical flow, so the clip does not flicker (Ruder et al. 2016). The result is an "
+    "mp4 at the clip's frame rate; tick a GIF postprocessor for an animation you can watch here."
+)
+#: The clip files the upload offers (anything OpenCV reads works; these are the usual ones).
+VIDEO_SUFFIXES = [".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif"]
 CSS = "#siayn-progress progress { width: 100%; height: 0.9em; }"
 
 
@@ -34,6 +42,7 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
     """The page for ``backend``. Bundled images in ``examples_dir`` are offered as examples."""
     form = backend.form
     widgets: dict[Key, gr.components.Component] = {}
+    video_widgets: dict[Key, gr.components.Component] = {}
     examples = example_images(examples_dir)
     first_content, first_styles = default_images(examples_dir)
 
@@ -44,6 +53,13 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                 widgets[("content",)] = content = image_input("Content image", "siayn-content", value=first_content)
                 if examples["content"]:
                     gr.Examples(examples["content"], inputs=[content], label="Bundled content images")
+                with gr.Accordion("Video: stylize a clip instead", open=False, elem_id="siayn-video"):
+                    gr.Markdown(VIDEO_INTRO)
+                    video_widgets[("clip",)] = gr.File(label="Clip (a video file or a GIF)", type="filepath",
+                                                       file_types=VIDEO_SUFFIXES, elem_id="siayn-video-clip")
+                    for field in video_fields():
+                        video_widgets[("video", field.name)] = field_widget(field, f"siayn-video-{field.name}")
+                    video_button = gr.Button("Run on the clip", elem_id="siayn-video-run")
                 style_groups = []
                 for index in range(form.max_styles):
                     with gr.Group(visible=index == 0) as group:
@@ -96,27 +112,33 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                 files = gr.File(label="Download: the result, postprocessed images and run.json",
                                 file_count="multiple", interactive=False, elem_id="siayn-files")
 
-        keys = {component: key for key, component in widgets.items()}
+        keys = {component: key for key, component in {**widgets, **video_widgets}.items()}
 
         def collect(values: Mapping[gr.components.Component, Any]) -> dict[Key, Any]:
             return {keys[component]: value for component, value in values.items()}
 
-        def run(values: dict[gr.components.Component, Any], request: gr.Request) -> Iterator[tuple]:
-            # The generator re-enables Run itself, also after an error: a failed event does
-            # not reach the steps chained after it.
-            collected = collect(values)
-            session = request.session_hash or "local"
-            busy = (gr.Button(interactive=False), gr.Button(interactive=True))
-            try:
-                for update in backend.run(collected, session=session,
-                                          preview_every=collected.get(("preview_every",)) or 5):
-                    yield (*page_update(update), *(idle() if update.done else busy))
-            except Exception as error:  # shown on the page; an internal error is logged too
-                message = str(error) if isinstance(error, SiaynError) else f"internal error: {error!r}"
-                if not isinstance(error, SiaynError):
-                    logger.exception("the run failed")
-                gr.Warning(message, title="The run failed")
-                yield (gr.skip(), f"**Error:** {message}", gr.skip(), gr.skip(), gr.skip(), gr.skip(), *idle())
+        def stream(updates: Callable[[dict[Key, Any], str], Iterator[Update]]) -> Callable[..., Iterator[tuple]]:
+            """An event handler showing each of ``updates``'s :class:`Update` on the page."""
+
+            def handler(values: dict[gr.components.Component, Any], request: gr.Request) -> Iterator[tuple]:
+                # The generator re-enables Run itself, also after an error: a failed event does
+                # not reach the steps chained after it.
+                busy = (gr.Button(interactive=False), gr.Button(interactive=True))
+                try:
+                    for update in updates(collect(values), request.session_hash or "local"):
+                        yield (*page_update(update), *(idle() if update.done else busy))
+                except Exception as error:  # shown on the page; an internal error is logged too
+                    message = str(error) if isinstance(error, SiaynError) else f"internal error: {error!r}"
+                    if not isinstance(error, SiaynError):
+                        logger.exception("the run failed")
+                    gr.Warning(message, title="The run failed")
+                    yield (gr.skip(), f"**Error:** {message}", gr.skip(), gr.skip(), gr.skip(), gr.skip(), *idle())
+
+            return handler
+
+        run = stream(lambda values, session: backend.run(values, session=session,
+                                                         preview_every=values.get(("preview_every",)) or 5))
+        run_clip = stream(lambda values, session: run_video(backend, values, session=session))
 
         def postprocess_again(values: dict[gr.components.Component, Any], request: gr.Request) -> tuple:
             try:
@@ -136,9 +158,13 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
         def idle() -> tuple[gr.Button, gr.Button]:
             return gr.Button(interactive=True), gr.Button(interactive=False)
 
+        page_outputs = [result, status, progress, plot, gallery, files, run_button, stop_button]
         run_button.click(running, outputs=[run_button, stop_button], queue=False).then(
-            run, inputs=set(widgets.values()),
-            outputs=[result, status, progress, plot, gallery, files, run_button, stop_button],
+            run, inputs=set(widgets.values()), outputs=page_outputs,
+            show_progress="hidden", concurrency_id="stylize", concurrency_limit=1,
+        )
+        video_button.click(running, outputs=[run_button, stop_button], queue=False).then(
+            run_clip, inputs=set(widgets.values()) | set(video_widgets.values()), outputs=page_outputs,
             show_progress="hidden", concurrency_id="stylize", concurrency_limit=1,
         )
         stop_button.click(stop, queue=False)

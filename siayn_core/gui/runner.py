@@ -11,7 +11,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,42 @@ class StopFlags:
                 del self._flags[session]
 
 
+class Worker:
+    """Runs ``work`` in a daemon thread; what it hands to :meth:`post` comes out of :meth:`messages`."""
+
+    def __init__(self, work: Callable[[], Any], *, name: str) -> None:
+        self._work = work
+        self._name = name
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def post(self, payload: Any) -> None:
+        """Hand ``payload`` (progress) to the page; called from the worker thread."""
+        self._queue.put(("post", payload))
+
+    def messages(self) -> Iterator[tuple[bool, Any]]:
+        """Start the work; yield ``(False, payload)`` for the newest post (older ones not yet
+        taken are skipped), then ``(True, what work returned)``; re-raise its error here."""
+
+        def target() -> None:
+            try:
+                self._queue.put(("done", self._work()))
+            except BaseException as error:  # handed to the page; the thread must not die silently
+                self._queue.put(("error", error))
+
+        threading.Thread(target=target, name=self._name, daemon=True).start()
+        while True:
+            kind, payload = self._queue.get()
+            if kind == "post":
+                while not self._queue.empty() and self._queue.queue[0][0] == "post":
+                    payload = self._queue.get()[1]
+                yield False, payload
+            elif kind == "done":
+                yield True, payload
+                return
+            else:
+                raise payload
+
+
 class GuiBackend:
     """The state behind one ``siayn gui`` server: its plugins, form and output folder.
 
@@ -145,7 +181,6 @@ class GuiBackend:
         spec = self.run_spec(values)
         preview_every = max(1, int(preview_every or 1))
         flag = self.flags.begin(session)
-        messages: queue.Queue[tuple[str, Any]] = queue.Queue()
         history: list[dict[str, float]] = []
         first_step_at: list[float] = []
 
@@ -155,48 +190,31 @@ class GuiBackend:
                 first_step_at.append(iterate.elapsed)
             due = iterate.step % preview_every == 0 or iterate.step in (1, iterate.num_steps)
             if due or flag.is_set():
-                messages.put(("step", _Snapshot.of(iterate, tuple(history), first_step_at[0])))
+                worker.post(_Snapshot.of(iterate, tuple(history), first_step_at[0]))
             return flag.is_set()
 
-        def work() -> None:
+        def work() -> RunOutput:
             from ..runs import run_stylize
 
-            try:
-                output = run_stylize(
-                    spec, registry=self.registry, output_dir=self.output_dir, device=self.device,
-                    seed=None, callback=on_step,
-                )
-                messages.put(("done", output))
-            except BaseException as error:  # handed to the page; the thread must not die silently
-                messages.put(("error", error))
+            return run_stylize(spec, registry=self.registry, output_dir=self.output_dir, device=self.device,
+                               seed=None, callback=on_step)
 
-        worker = threading.Thread(target=work, name="siayn-gui-run", daemon=True)
-        worker.start()
+        worker = Worker(work, name="siayn-gui-run")
         try:
             yield Update(image=None, status=f"Preparing {spec.options.num_steps} steps…")
             shown = 0.0
-            while True:
-                kind, payload = messages.get()
-                if kind == "step":
-                    while not messages.empty():  # skip to the newest snapshot
-                        next_kind, next_payload = messages.queue[0]
-                        if next_kind != "step":
-                            break
-                        messages.get()
-                        payload = next_payload
-                    if time.monotonic() - shown < MIN_PREVIEW_INTERVAL and payload.step < payload.num_steps:
-                        continue
-                    shown = time.monotonic()
-                    yield payload.update(stopping=flag.is_set())
-                elif kind == "done":
+            for finished, payload in worker.messages():
+                if finished:
                     self.last_runs.pop(session, None)
                     self.last_runs[session] = (spec, payload)
                     while len(self.last_runs) > MAX_REMEMBERED_RUNS:  # forget the oldest session's
                         self.last_runs.pop(next(iter(self.last_runs)))
                     yield finished_update(payload, spec.options.num_steps)
                     return
-                else:
-                    raise payload
+                if time.monotonic() - shown < MIN_PREVIEW_INTERVAL and payload.step < payload.num_steps:
+                    continue
+                shown = time.monotonic()
+                yield payload.update(stopping=flag.is_set())
         finally:
             flag.set()
             self.flags.end(session, flag)
