@@ -20,6 +20,7 @@ from siayn_core import load_plugins
 from siayn_core.config_build import build_options
 from siayn_core.engine import stylize
 from siayn_core.image_io import read_image, resize, to_tensor
+from siayn_core.measures import stroke_width
 from siayn_core.resources import examples_dir
 
 STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "style"
@@ -102,23 +103,6 @@ def test_a_kept_region_keeps_the_photo(vgg16_torch_home: Path, photo: Image.Imag
           f"Gram distance to the style: kept {kept_gram:.3g}, stylized {styled_gram:.3g}")
     assert kept < 0.25 * stylized
     assert styled_gram < 0.5 * kept_gram
-
-
-def stroke_width(image: torch.Tensor) -> float:
-    """The size of the result's brush strokes relative to its width: the half-width of the
-    autocorrelation of its luminance's detail (the luminance minus a blur of a sixteenth of
-    the width), divided by the width."""
-    rgb = image[0].permute(1, 2, 0).clamp(0, 1).numpy().astype(np.float64)
-    luminance = rgb @ np.array([0.299, 0.587, 0.114])
-    width = luminance.shape[1]
-    detail = luminance - cv2.GaussianBlur(luminance, (0, 0), width / 16)
-    spectrum = np.fft.fft2(detail - detail.mean())
-    correlation = np.fft.ifft2(np.abs(spectrum) ** 2).real
-    profile = (correlation[0, :width // 2] + correlation[: width // 2, 0][: width // 2]) / (2 * correlation[0, 0])
-    below = int(np.argmax(profile < 0.5))
-    # linear interpolation between the last lag above one half and the first below it
-    lag = below - 1 + (profile[below - 1] - 0.5) / (profile[below - 1] - profile[below])
-    return float(lag / width)
 
 
 def blob_texture(size: int = 192, sigma: float = 4.0) -> Image.Image:
