@@ -50,7 +50,7 @@ def new_plugin(name: str, kind: str, parent: Path) -> Path:
         raise SiaynError(f"{folder} exists: choose another name or folder, so that nothing is overwritten")
     module = f"siayn_{name.replace('-', '_')}"
     values = {"name": name, "kind": kind, "module": module, "dist": f"siayn-{name.replace('_', '-')}",
-              "folder": name, "hook": HOOK_FOR_KIND[kind], "protocol": PROTOCOL_FOR_KIND[kind],
+              "hook": HOOK_FOR_KIND[kind], "protocol": PROTOCOL_FOR_KIND[kind],
               "Class": "".join(part.capitalize() for part in re.split(r"[-_]", name))}
     values["usage"] = Template(USAGE[kind]).substitute(values)
     files = {

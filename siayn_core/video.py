@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import SiaynError
 from .video_options import VideoOptions
-from .video_shots import FRAMES_DIR, INPUT_DIR, ShotJob, find_shots, frame_name, run_shot
+from .video_shots import INPUT_DIR, ShotJob, find_shots, frame_name, run_shot, stylized_frame
 
 if TYPE_CHECKING:
     from .batch_jobs import Executor, JobOutcome
@@ -45,6 +45,14 @@ class VideoOutput:
     total: int
     fps: float
     processed: tuple[Path, ...] = ()
+
+
+def default_clip_size(clip: Clip) -> int:
+    """The longer side of a clip's output without ``size``: its own, capped as a photo's is
+    (``DEFAULT_PHOTO_SIZE``)."""
+    from .config_loader import DEFAULT_PHOTO_SIZE
+
+    return min(DEFAULT_PHOTO_SIZE, max(clip.frames[0].size))
 
 
 def frames_dir_for(target: Path) -> Path:
@@ -108,7 +116,7 @@ def stylize_clip(
     done = frames_done()
     if done < total:
         return VideoOutput(None, folder, folder / "run.json", done, total, clip.fps)
-    frames = [read_image(folder / FRAMES_DIR / frame_name(index)) for index in range(total)]
+    frames = [read_image(stylized_frame(folder, index)) for index in range(total)]
     write_mp4(frames, clip.fps, target)
     record["frames"] = [entry for shot in shots for entry in shot.finished()]
     record["output"] = str(target.resolve())

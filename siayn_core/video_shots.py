@@ -35,6 +35,11 @@ def frame_name(index: int) -> str:
     return f"frame_{index + 1:05d}.png"
 
 
+def stylized_frame(folder: Path, index: int) -> Path:
+    """The stylized frame ``index`` (from 0) of the run folder ``folder``."""
+    return folder / FRAMES_DIR / frame_name(index)
+
+
 def find_shots(frames: Sequence[Image.Image], threshold: float | None) -> list[range]:
     """The clip's shots, as ranges of frame indices: a cut wherever the mean difference of
     two consecutive frames' HSV values (0-255) exceeds ``threshold``; None: one shot."""
@@ -86,7 +91,7 @@ class ShotJob:
             return []
         done = []
         for index, entry in zip(range(self.first, self.stop), frames):
-            if entry.get("file") != frame_name(index) or not (self.folder / FRAMES_DIR / entry["file"]).is_file():
+            if entry.get("file") != frame_name(index) or not stylized_frame(self.folder, index).is_file():
                 break
             done.append(entry)
         return done
@@ -99,7 +104,6 @@ def run_shot(job: ShotJob, *, registry: Registry,
     from .image_io import read_image, to_pil, write_image, write_text
 
     done = job.finished()
-    frames_dir = job.folder / FRAMES_DIR
     styles = [read_image(path) for path in job.styles]
     temporal_loss = registry.create("loss", job.video.temporal_loss)
     first_options = dataclasses.replace(job.options, size=None, scaler=1.0, postprocess=[])
@@ -111,16 +115,16 @@ def run_shot(job: ShotJob, *, registry: Registry,
             result = _stylize(frame, styles, first_options, registry, job, index)
         else:
             before = read_image(job.folder / INPUT_DIR / frame_name(index - 1))
-            stylized = read_image(frames_dir / frame_name(index - 1))
+            stylized = read_image(stylized_frame(job.folder, index - 1))
             result = _stylize(frame, styles, later_options, registry, job, index,
                               after=(before, stylized, temporal_loss))
-        write_image(to_pil(result.image), frames_dir / frame_name(index))
+        write_image(to_pil(result.image), stylized_frame(job.folder, index))
         done.append({"file": frame_name(index), "seconds": round(result.seconds, 3), "steps": result.steps,
                      "loss": result.losses[-1] if result.losses else None})
         write_text(json.dumps(done, indent=2) + "\n", job.record)
         if on_frame is not None and on_frame(index):
             break
-    return frames_dir / frame_name(job.first + len(done) - 1)
+    return stylized_frame(job.folder, job.first + len(done) - 1)
 
 
 def _stylize(

@@ -59,12 +59,12 @@ def video(clip: Path | None, styles: tuple[Path, ...], config_path: Path | None,
     """
     from ..config_build import build_options
     from ..config_components import check_components
-    from ..config_loader import DEFAULT_PHOTO_SIZE, apply_overrides, check_override_keys, overridden_keys
+    from ..config_loader import apply_overrides, check_override_keys, overridden_keys
     from ..configfile import parse_overrides
     from ..guards import check_images
     from ..interrupts import StopOnSignal
     from ..options import build
-    from ..video import stylize_clip
+    from ..video import default_clip_size, stylize_clip
     from ..video_io import read_clip
     from ..video_options import VideoConfig, VideoOptions, read_video_config
 
@@ -89,7 +89,7 @@ def video(clip: Path | None, styles: tuple[Path, ...], config_path: Path | None,
         video_options = build(VideoOptions, given, where="siayn video")
         frames = read_clip(clip, fps=video_options.fps)
         settings: dict[str, Any] = {**config.settings, "style": [str(path) for path in style_paths]}
-        settings["size"] = size or settings.get("size") or min(DEFAULT_PHOTO_SIZE, max(frames.frames[0].size))
+        settings["size"] = size or settings.get("size") or default_clip_size(frames)
         if post_steps:
             settings["postprocess"] = [*(settings.get("postprocess") or []), *post_steps]
         options = build_options(apply_overrides(settings, parsed), where="siayn video",

@@ -276,14 +276,17 @@ class _Snapshot:
 
 
 def progress_text(step: int, num_steps: int, elapsed: float,
-                  losses: Sequence[Mapping[str, float]] = (), *, first_step_at: float | None = None) -> str:
+                  losses: Sequence[Mapping[str, float]] = (), *, first_step_at: float | None = None,
+                  unit: str = "Step") -> str:
     """``Step 40 / 200 · 3.2 s elapsed · about 12 s left`` and the latest losses.
+
+    :param unit: what is counted (``Frame`` for a clip's frames).
 
     :param first_step_at: the elapsed time at step 1; the ETA then uses the time per step
         since step 1, so the setup (building the backbone, computing targets) does not
         inflate it.
     """
-    parts = [f"**Step {step} / {num_steps}**", f"{elapsed:.1f} s elapsed"]
+    parts = [f"**{unit} {step} / {num_steps}**", f"{elapsed:.1f} s elapsed"]
     if 0 < step < num_steps:
         if first_step_at is not None and step > 1:
             per_step = (elapsed - first_step_at) / (step - 1)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SiaynError
 from .form import FormField, Key, form_fields, form_image, run_settings
-from .runner import Update, Worker, format_seconds
+from .runner import Update, Worker, progress_text
 
 if TYPE_CHECKING:
     from ..video import VideoOutput
@@ -39,10 +39,9 @@ def run_video(backend: GuiBackend, values: Mapping[Key, Any], *, session: str = 
     """
     from ..config_build import build_options
     from ..config_components import check_components
-    from ..config_loader import DEFAULT_PHOTO_SIZE
     from ..options import build
     from ..runs import claim_run_dir
-    from ..video import stylize_clip
+    from ..video import default_clip_size, stylize_clip
     from ..video_io import read_clip
     from ..video_options import VideoOptions
 
@@ -56,7 +55,7 @@ def run_video(backend: GuiBackend, values: Mapping[Key, Any], *, session: str = 
     video = build(VideoOptions, {name: value for name, value in given.items() if value is not None},
                   where="the video options")
     frames = read_clip(Path(clip), fps=video.fps)
-    settings["size"] = settings.get("size") or min(DEFAULT_PHOTO_SIZE, max(frames.frames[0].size))
+    settings["size"] = settings.get("size") or default_clip_size(frames)
     options = build_options(settings, where="the form")
     check_components(options, backend.registry, where="the form")
     target = claim_run_dir(backend.output_dir, VIDEO_RUN_NAME, overwrite=False) / f"{Path(clip).stem}-stylized.mp4"
@@ -88,21 +87,18 @@ def run_video(backend: GuiBackend, values: Mapping[Key, Any], *, session: str = 
 def frame_update(target: Path, done: int, total: int, elapsed: float, *, stopping: bool) -> Update:
     """The page while a clip runs: its newest frame, and frames done, time and time left."""
     from ..video import frames_dir_for
-    from ..video_shots import FRAMES_DIR, frame_name
+    from ..video_shots import stylized_frame
 
-    parts = [f"**Frame {done} / {total}**", f"{elapsed:.1f} s elapsed"]
-    if 0 < done < total:
-        parts.append(f"about {format_seconds(elapsed / done * (total - done))} left")
-    status = ("Stopping after this frame… " if stopping else "") + " · ".join(parts)
-    newest = frames_dir_for(target) / FRAMES_DIR / frame_name(done - 1)
-    return Update(image=newest if done else None, status=status, progress=done / max(1, total))
+    status = ("Stopping after this frame… " if stopping else "") + progress_text(done, total, elapsed, unit="Frame")
+    newest = stylized_frame(frames_dir_for(target), done - 1) if done else None
+    return Update(image=newest, status=status, progress=done / max(1, total))
 
 
 def finished_video_update(output: VideoOutput, seconds: float) -> Update:
     """The last update of a clip's run: the mp4, the clip's postprocessed files and ``run.json``."""
-    from ..video_shots import FRAMES_DIR, frame_name
+    from ..video_shots import stylized_frame
 
-    last = output.frames_dir / FRAMES_DIR / frame_name(output.frames - 1) if output.frames else None
+    last = stylized_frame(output.frames_dir, output.frames - 1) if output.frames else None
     if output.video is None:
         return Update(image=last, status=f"**Stopped** after {output.frames} of {output.total} frames.  \n"
                       f"Its frames are in `{output.frames_dir}`.", progress=output.frames / max(1, output.total),
