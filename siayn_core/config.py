@@ -29,7 +29,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "siayn": {},
     "original": {
         "style_weight": 1e5, "content_weight": 1e3, "tv_weight": 1e-2, "style_resize": "stretch",
-        "style_loss_options.reduction": "sum",
+        "style_loss_options.reduction": "sum", "style_reference": None,
     },
 }
 
@@ -138,6 +138,15 @@ class StylizeOptions:
         "brush strokes twice as large, 0.5 half as large",
         minimum=0.25,
         maximum=4.0,
+    )
+    style_reference: int | None = option(
+        512,
+        help="outputs larger than this many px on the long side are optimized as an output of this size (its "
+        "stages and steps, the style images sized for it), then carried up to the output size as a next stage "
+        "starts (stage_start: the photo at full size plus the upsampled change): brush strokes keep their size "
+        "relative to the picture at any output size; null: every size is optimized (strokes of VGG's pixel "
+        "scale, a fine speckle on a large output)",
+        minimum=64,
     )
     fine_style: str | None = option(
         None,

@@ -123,8 +123,10 @@ def stylize(
             continue  # resuming: this stage was finished before
         if steps_done and stage.first_step <= steps_done:
             stage = dataclasses.replace(stage, steps=stage.last_step - steps_done, first_step=steps_done + 1)
+        styles_needed = styles if stage.steps or image is None else []
         stage_content, stage_styles = stage_images(
-            content, styles, stage.size, size, options.style_resize, options.style_scale
+            content, styles_needed, stage.size, size, options.style_resize, options.style_scale,
+            options.style_reference,
         )
         content_tensor = to_tensor(stage_content).to(torch_device)
         style_tensors = [to_tensor(style).to(torch_device) for style in stage_styles]
@@ -142,6 +144,9 @@ def stylize(
         else:
             first = upsample(image, stage.size)
         previous_content = content_tensor
+        if not stage.steps:  # a stage that only carries the image up to its size
+            image = first.to(torch_device)
+            continue
         try:
             image, records, stopped = optimize_at_size(
                 first.to(torch_device),
@@ -218,6 +223,7 @@ def stages_for(options: StylizeOptions, size: tuple[int, int]) -> list[Stage]:
         step_decay=options.step_decay,
         final_share=options.final_share,
         stage_steps=options.stage_steps,
+        style_reference=options.style_reference,
     )
 
 

@@ -30,3 +30,14 @@ def stroke_width(image: torch.Tensor) -> float:
     # linear interpolation between the last lag above one half and the first below it
     lag = below - 1 + (profile[below - 1] - 0.5) / (profile[below - 1] - profile[below])
     return float(lag / width)
+
+
+def painted_stroke_width(image: torch.Tensor, photo: torch.Tensor) -> float:
+    """The size of the strokes a run painted onto ``photo``, relative to the width: the
+    :func:`stroke_width` of the change (``image - photo``), so that the photo's own sharp
+    detail, which a large output keeps, does not count as strokes.
+
+    :param image: the result, ``(1, 3, H, W)`` RGB in ``[0, 1]``.
+    :param photo: the photo at the result's size, like ``image``.
+    """
+    return stroke_width((image - photo + 0.5).clamp(0.0, 1.0))

@@ -91,6 +91,16 @@ def stage_sizes(
     return sizes
 
 
+def reference_size(size: tuple[int, int], reference: int | None) -> tuple[int, int] | None:
+    """``size`` (``(width, height)``) brought down to a long side of ``reference`` px with
+    its aspect ratio, or None where it is not larger (or there is no reference)."""
+    if reference is None or max(size) <= reference:
+        return None
+    width, height = size
+    ratio = reference / max(width, height)
+    return max(1, round(width * ratio)), max(1, round(height * ratio))
+
+
 def split_steps(
     num_steps: int, count: int, step_decay: float = DEFAULT_STEP_DECAY, final_share: float = DEFAULT_FINAL_SHARE
 ) -> list[int]:
@@ -125,6 +135,7 @@ def plan_stages(
     step_decay: float = DEFAULT_STEP_DECAY,
     final_share: float = DEFAULT_FINAL_SHARE,
     stage_steps: Sequence[int] | None = None,
+    style_reference: int | None = None,
 ) -> list[Stage]:
     """The stages of a run whose output is ``target`` (``(width, height)``).
 
@@ -133,7 +144,16 @@ def plan_stages(
     :param min_size: short side of the coarsest stage; None: one stage at ``target``.
     :param stage_steps: the steps of each stage, coarsest first; its length sets the number
         of stages (sizes spaced geometrically from ``min_size`` to ``target``).
+    :param style_reference: for a ``target`` whose long side is larger, the stages of an
+        output of this long side, then one stage at ``target`` without steps, which only
+        carries the result up to the output size (see :func:`upsample_detail`).
     """
+    reference = reference_size(target, style_reference)
+    if reference is not None:
+        below = plan_stages(reference, num_steps, min_size=min_size, scale_factor=scale_factor,
+                            step_decay=step_decay, final_share=final_share, stage_steps=stage_steps)
+        last = below[-1]
+        return [*below, Stage(index=len(below), size=target, steps=0, first_step=last.last_step + 1)]
     if stage_steps:
         if any(steps < 0 for steps in stage_steps):
             raise SiaynError(f"stage_steps must not be negative, got {list(stage_steps)}")
@@ -185,6 +205,7 @@ def stage_images(
     final_size: tuple[int, int],
     style_resize: str,
     style_scale: float = 1.0,
+    style_reference: int | None = None,
 ) -> tuple[Image.Image, list[Image.Image]]:
     """The content and style images for a stage of ``size`` (``(width, height)``).
 
@@ -192,10 +213,12 @@ def stage_images(
     ``size``; ``short-side`` to the stage's short side, keeping its aspect ratio; ``none`` by
     the stage's ratio to ``final_size``, so that the style's scale relative to the content is
     the same in every stage (its own size at the last). ``style_scale`` then multiplies each
-    style's size: 2 paints strokes twice as large, 0.5 half as large.
+    style's size: 2 paints strokes twice as large, 0.5 half as large. A ``final_size`` above
+    ``style_reference`` counts as the reference size, where its last optimized stage is.
     """
     from .image_io import resize, scaled_size
 
+    final_size = reference_size(final_size, style_reference) or final_size
     stage_content = resize(content, size)
     if style_resize == "stretch":
         sizes = [size] * len(styles)

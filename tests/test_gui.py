@@ -23,6 +23,7 @@ from PIL import Image
 from siayn_core import SiaynError, load_plugins, option
 from siayn_core.cli import main
 from siayn_core.config import COMPONENT_KEYS, StylizeOptions
+from siayn_core.config_build import build_options
 from siayn_core.gui.form import (
     OWN_WIDGET_KEYS,
     ComponentChoice,
@@ -131,6 +132,14 @@ def test_style_scale_is_a_slider_and_fine_style_and_content_mask_are_uploads(bac
     record = json.loads(last.files[-1].read_text())
     assert last.done and record["config"]["style_scale"] == 2.0
     assert record["config"]["fine_style"] == str(pictures["waves"].resolve())
+
+
+def test_style_reference_is_an_optional_number_whose_empty_box_means_none(backend: GuiBackend, pictures) -> None:
+    field = next(field for field in backend.form.fields if field.name == "style_reference")
+    assert field.widget == "text" and field.display() == "512"
+    for typed, expected in (("256", 256), ("", None)):
+        settings = run_settings(backend.form, tiny_values(backend, pictures, style_reference=typed), backend.registry)
+        assert build_options(settings, where="the page").style_reference == expected
 
 
 def test_component_dropdowns_list_the_registry_and_each_components_options(registry: Registry) -> None:
