@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         "stage_steps": args.stage_steps,
         "tile_size": args.tile_size,
         "seed": 0,
+        "style_reference": None,  # this benchmark measures optimizing every size, in tiles
         **({} if home else {"backbone_options": {"weights": "none"}}),
         **parse_settings(args.settings),  # last, so that --set overrides the flags
     }

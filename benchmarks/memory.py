@@ -25,7 +25,7 @@ def child(arch: str, size: int, steps: int, tile: int | None, device: str, threa
     torch.set_num_threads(threads)
     reg = registry()
     run_options = options(backbone=arch, backbone_options={"weights": "none"}, min_size=None, num_steps=steps,
-                          tile_size=tile, **LAYERS)
+                          tile_size=tile, style_reference=None, **LAYERS)
     generator = torch.Generator().manual_seed(0)
 
     def image() -> Image.Image:
