@@ -1,11 +1,11 @@
 """Stroke size at 512 px and at 4096 px: does a large output keep the strokes of a small one?
 
-    python -m benchmarks.stroke_scale [--sizes 512 4096] [--stage-steps 100 50 25 8 3 2]
+    python -m benchmarks.stroke_scale [--sizes 512 4096] [--stage-steps 100 50 25]
         [--style-reference 512|none] [--keep DIR]
 
 Run from the repository root. Stylizes the 1024x768 test photo in The Starry Night (real
 VGG16, seed 0) at each output size (the longer side, in px) with the default multi-scale
-schedule from 128 px, ``--stage-steps`` giving each stage's steps (the first stages' for a
+schedule from 128 px (``--stage-steps`` giving each stage's steps: the first stages' for a
 smaller output, or for the stages up to ``--style-reference``), and measures the stroke width relative to the
 width of the result (:func:`siayn_core.measures.stroke_width`) and of the change it painted
 onto the photo (:func:`siayn_core.measures.painted_stroke_width`). Writes
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stroke_scale",
                                      description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
-    parser.add_argument("--stage-steps", type=int, nargs="+", default=[100, 50, 25, 8, 3, 2])
+    parser.add_argument("--stage-steps", type=int, nargs="+", default=None,
+                        help="each stage's steps (default: the default schedule of num_steps 300)")
     parser.add_argument("--style-reference", type=lambda text: None if text == "none" else int(text), default=512)
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--content", type=Path, default=IMAGES / "content" / "tubingen.jpg")
@@ -64,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         optimized = size if args.style_reference is None else min(size, args.style_reference)
         stages = len(stage_sizes(output_size(content.size, longer_side=optimized, scale=1.0), defaults.min_size,
                                  scale_factor=defaults.scale_factor))
-        settings = {"size": size, "stage_steps": args.stage_steps[:stages], "seed": 0,
-                    "style_reference": args.style_reference}
+        settings = {"size": size, "stage_steps": args.stage_steps[:stages] if args.stage_steps else None,
+                    "seed": 0, "style_reference": args.style_reference}
         started = time.perf_counter()
         result = stylize(content, [style], options(**settings), registry=reg, device="cpu", seed=0)
         seconds = time.perf_counter() - started
