@@ -112,6 +112,17 @@ def test_positional_content_and_styles(tmp_path: Path, small_images: dict[str, P
     assert record["config"]["style_weight"] == [1e5, 2e5]
 
 
+def test_an_output_above_style_reference_says_where_it_is_optimized(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.png"
+    read_image(examples_dir() / "tubingen.jpg").resize((600, 450)).save(photo)
+    fast = [arg for arg in FAST if arg != "--quiet"]
+    code, _, stderr = stylize(photo, examples_dir() / "starry_night.jpg", "-o", tmp_path / "out", *fast,
+                              "--size", "96", "--set", "style_reference=64")
+    assert code == 0, stderr
+    assert read_image(tmp_path / "out" / "default" / "photo!-!starry_night.png").size == (96, 72)
+    assert "96x72 px output from the 600x450 px photo.png; optimized at 64x48 px and carried up" in stderr
+
+
 def test_size_sets_the_longer_side_and_positional_runs_cap_large_photos(tmp_path: Path) -> None:
     photo = tmp_path / "photo.png"
     read_image(examples_dir() / "tubingen.jpg").resize((600, 450)).save(photo)

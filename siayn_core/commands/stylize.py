@@ -196,6 +196,7 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
 def size_line(spec: RunSpec) -> str:
     """``siayn: run 'default': 256x192 px output from the 512x384 px tubingen.jpg ...``."""
     from ..image_io import output_size, read_image
+    from ..schedule import reference_size
 
     options = spec.options
     content_size = read_image(spec.content).size
@@ -204,6 +205,10 @@ def size_line(spec: RunSpec) -> str:
             f"{content_size[0]}x{content_size[1]} px {spec.content.name}")
     if spec.capped:
         line += f" (capped at the default {DEFAULT_PHOTO_SIZE} px; --size PX for another size)"
+    reference = reference_size((width, height), options.style_reference)
+    if reference is not None:
+        line += (f"; optimized at {reference[0]}x{reference[1]} px and carried up, so the strokes keep their "
+                 f"size (style_reference: null optimizes every size)")
     if options.recipe != "siayn":
         line += f"; recipe: {options.recipe} (the original SIAYN's weights and style sizing, docs/config.md)"
     return line
