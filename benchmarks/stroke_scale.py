@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from siayn_core.engine import stylize
     from siayn_core.image_io import output_size, read_image, resize, to_pil, to_tensor, write_image
     from siayn_core.measures import painted_stroke_width, stroke_width
-    from siayn_core.schedule import stage_sizes
+    from siayn_core.schedule import reference_size, stage_sizes
 
     home = with_weights(args.weights)
     if home is None:
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     for size in args.sizes:
         defaults = options(size=size)
-        optimized = size if args.style_reference is None else min(size, args.style_reference)
-        stages = len(stage_sizes(output_size(content.size, longer_side=optimized, scale=1.0), defaults.min_size,
-                                 scale_factor=defaults.scale_factor))
+        target = output_size(content.size, longer_side=size, scale=1.0)
+        optimized = reference_size(target, args.style_reference) or target
+        stages = len(stage_sizes(optimized, defaults.min_size, scale_factor=defaults.scale_factor))
         settings = {"size": size, "stage_steps": args.stage_steps[:stages] if args.stage_steps else None,
                     "seed": 0, "style_reference": args.style_reference}
         started = time.perf_counter()

@@ -94,11 +94,11 @@ def stage_sizes(
 def reference_size(size: tuple[int, int], reference: int | None) -> tuple[int, int] | None:
     """``size`` (``(width, height)``) brought down to a long side of ``reference`` px with
     its aspect ratio, or None where it is not larger (or there is no reference)."""
+    from .image_io import output_size
+
     if reference is None or max(size) <= reference:
         return None
-    width, height = size
-    ratio = reference / max(width, height)
-    return max(1, round(width * ratio)), max(1, round(height * ratio))
+    return output_size(size, longer_side=reference, scale=1.0)
 
 
 def split_steps(

@@ -49,8 +49,8 @@ def test_a_style_at_its_own_size_is_sized_for_the_reference_output() -> None:
 
 
 def images(size: tuple[int, int]) -> tuple[Image.Image, Image.Image]:
-    content = Image.open(examples_dir() / "tubingen.jpg").convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    return content, Image.open(examples_dir() / "starry_night.jpg").convert("RGB").resize((64, 48))
+    content = resize(read_image(examples_dir() / "tubingen.jpg"), size)
+    return content, resize(read_image(examples_dir() / "starry_night.jpg"), (64, 48))
 
 
 def test_the_large_output_is_the_reference_run_carried_up_with_the_photos_detail(registry: Registry) -> None:
