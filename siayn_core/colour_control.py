@@ -84,13 +84,18 @@ def luminance_image(image: Image.Image, like: np.ndarray | None = None) -> Image
 
 def with_chroma(image: torch.Tensor, chroma: np.ndarray) -> torch.Tensor:
     """``image`` (``(1, 3, H, W)`` in [0, 1]) recombined: its luminance with the Cr/Cb of
-    ``chroma`` (an ``(H, W, 3)`` YCrCb array of the photo at the same size), clamped to [0, 1]."""
+    ``chroma`` (an ``(H, W, 3)`` YCrCb array of the photo at the same size), the luminance
+    kept within the range in which that chroma is a colour in [0, 1]."""
     import cv2
     import torch
 
     rgb = image[0].detach().permute(1, 2, 0).float().cpu().numpy()
     recombined = chroma.copy()
-    recombined[..., 0] = _ycrcb(np.clip(rgb, 0.0, 1.0))[..., 0]
+    recombined[..., 0] = 0.0
+    offsets = cv2.cvtColor(recombined, cv2.COLOR_YCrCb2RGB)  # each channel is Y plus this
+    # Limiting Y to what keeps every channel in [0, 1] keeps the chroma exact where clipping RGB would shift it.
+    lowest, highest = (-offsets).max(axis=2), (1.0 - offsets).min(axis=2)
+    recombined[..., 0] = np.clip(_ycrcb(np.clip(rgb, 0.0, 1.0))[..., 0], lowest, np.maximum(lowest, highest))
     recombined = np.clip(cv2.cvtColor(recombined, cv2.COLOR_YCrCb2RGB), 0.0, 1.0)
     return torch.from_numpy(np.ascontiguousarray(recombined)).permute(2, 0, 1)[None].to(image.device, image.dtype)
 

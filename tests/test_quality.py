@@ -156,7 +156,7 @@ def test_luminance_control_stylizes_the_luminance_and_keeps_the_photos_colours(v
     def chroma(image):
         return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2YCrCb)[..., 1:].astype(np.int16)
 
-    assert np.percentile(np.abs(chroma(result) - chroma(photo)), 99) <= 2
+    assert np.abs(chroma(result) - chroma(photo)).max() <= 2
     extractor = registry.create("backbone", "vgg16").extractor(options.style_layers)
     gram = registry.create("loss", "gram")
     with torch.no_grad():
