@@ -13,7 +13,7 @@ YCbCr conversions are OpenCV's (``cv2.cvtColor``, ITU-R BT.601).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class ColourControl:
     def __init__(self, mode: str, photo: Image.Image) -> None:
         self.mode = mode
         self.photo = photo.convert("RGB")
-        self._chroma: dict[tuple[int, int], np.ndarray] = {}
+        self._chroma: dict[tuple[int, int], PhotoChroma] = {}
 
     @property
     def recolours(self) -> bool:
@@ -60,7 +60,7 @@ class ColourControl:
             from .image_io import resize
 
             photo = np.asarray(resize(self.photo, (width, height)), dtype=np.float32) / 255.0
-            self._chroma[width, height] = _ycrcb(photo)
+            self._chroma[width, height] = photo_chroma(photo)
         return with_chroma(image, self._chroma[width, height])
 
 
@@ -82,20 +82,37 @@ def luminance_image(image: Image.Image, like: np.ndarray | None = None) -> Image
     return PILImage.fromarray(np.repeat(grey[..., None], 3, axis=2), "RGB")
 
 
-def with_chroma(image: torch.Tensor, chroma: np.ndarray) -> torch.Tensor:
-    """``image`` (``(1, 3, H, W)`` in [0, 1]) recombined: its luminance with the Cr/Cb of
-    ``chroma`` (an ``(H, W, 3)`` YCrCb array of the photo at the same size), the luminance
-    kept within the range in which that chroma is a colour in [0, 1]."""
+class PhotoChroma(NamedTuple):
+    """The photo's YCrCb at one size, with the per-pixel luminance range in which its chroma
+    is a colour in [0, 1]."""
+
+    ycrcb: np.ndarray
+    lowest: np.ndarray
+    highest: np.ndarray
+
+
+def photo_chroma(photo: np.ndarray) -> PhotoChroma:
+    """The :class:`PhotoChroma` of ``photo``, a float32 ``(H, W, 3)`` RGB array in [0, 1]."""
+    import cv2
+
+    ycrcb = _ycrcb(photo)
+    without_luminance = ycrcb.copy()
+    without_luminance[..., 0] = 0.0
+    offsets = cv2.cvtColor(without_luminance, cv2.COLOR_YCrCb2RGB)  # each channel is Y plus this
+    lowest = (-offsets).max(axis=2)
+    return PhotoChroma(ycrcb, lowest, np.maximum(lowest, (1.0 - offsets).min(axis=2)))
+
+
+def with_chroma(image: torch.Tensor, chroma: PhotoChroma) -> torch.Tensor:
+    """``image`` (``(1, 3, H, W)`` in [0, 1]) recombined: its luminance with the photo's Cr/Cb,
+    the luminance kept within the range in which that chroma is a colour in [0, 1]."""
     import cv2
     import torch
 
     rgb = image[0].detach().permute(1, 2, 0).float().cpu().numpy()
-    recombined = chroma.copy()
-    recombined[..., 0] = 0.0
-    offsets = cv2.cvtColor(recombined, cv2.COLOR_YCrCb2RGB)  # each channel is Y plus this
+    recombined = chroma.ycrcb.copy()
     # Limiting Y to what keeps every channel in [0, 1] keeps the chroma exact where clipping RGB would shift it.
-    lowest, highest = (-offsets).max(axis=2), (1.0 - offsets).min(axis=2)
-    recombined[..., 0] = np.clip(_ycrcb(np.clip(rgb, 0.0, 1.0))[..., 0], lowest, np.maximum(lowest, highest))
+    recombined[..., 0] = np.clip(_ycrcb(np.clip(rgb, 0.0, 1.0))[..., 0], chroma.lowest, chroma.highest)
     recombined = np.clip(cv2.cvtColor(recombined, cv2.COLOR_YCrCb2RGB), 0.0, 1.0)
     return torch.from_numpy(np.ascontiguousarray(recombined)).permute(2, 0, 1)[None].to(image.device, image.dtype)
 
