@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import torch
 
     from siayn_core import Registry
-    from siayn_core.config import StylizeOptions
+    from siayn_core.config.schema import StylizeOptions
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -84,14 +84,14 @@ def registry() -> Registry:
 
 def options(**settings: Any) -> StylizeOptions:
     """Validated stylize options from loose settings."""
-    from siayn_core.config_build import build_options
+    from siayn_core.config.build import build_options
 
     return build_options(settings, where="benchmark")
 
 
 def parse_settings(items: Iterable[str]) -> dict[str, Any]:
     """``["num_steps=50"]`` -> ``{"num_steps": 50}``, read exactly as ``siayn --set`` reads them."""
-    from siayn_core.configfile import parse_overrides
+    from siayn_core.config.files import parse_overrides
 
     return parse_overrides(items)
 

@@ -61,7 +61,7 @@ class Judge:
     def __init__(self, reg: Any, content: Image.Image, style: Image.Image, size: tuple[int, int]) -> None:
         import torch
 
-        from siayn_core.image_io import resize, scaled_size, to_tensor
+        from siayn_core.io.images import resize, scaled_size, to_tensor
 
         self.extractor = reg.create("backbone", "vgg16").extractor([*STYLE_JUDGE_LAYERS, CONTENT_JUDGE_LAYER])
         self.gram = reg.create("loss", "gram")
@@ -79,8 +79,8 @@ class Judge:
         import cv2
         import torch
 
-        from siayn_core.image_io import to_pil
-        from siayn_core.schedule import upsample
+        from siayn_core.io.images import to_pil
+        from siayn_core.engine.schedule import upsample
 
         image = upsample(image, self.size)
         with torch.no_grad():
@@ -108,7 +108,7 @@ def judged_run(content: Image.Image, style: Image.Image, settings: dict[str, Any
                budget: float | None, judge: Judge, every: int, reg: Any, device: str) -> dict[str, Any]:
     """One variant, stopped at ``budget`` seconds (judging time left out), judged every
     ``every`` steps and at its end."""
-    from siayn_core.engine import stylize
+    from siayn_core.engine.loop import stylize
 
     curve: list[dict[str, Any]] = []
     excluded = 0.0
@@ -136,7 +136,7 @@ def measure_pair(content_path: Path, style_path: Path, variants: dict[str, dict[
                  reg: Any, device: str, log: Any, pictures: Path | None) -> dict[str, Any]:
     """Every variant on one pair: the defaults first (their time is the budget), and the
     classic recipe among them (its style distance is the threshold)."""
-    from siayn_core.image_io import output_size, read_image, to_pil
+    from siayn_core.io.images import output_size, read_image, to_pil
 
     content, style = read_image(content_path), read_image(style_path)
     out_size = output_size(content.size, longer_side=size, scale=1.0)

@@ -35,7 +35,7 @@ from .common import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from siayn_core.engine import Iterate
+    from siayn_core.engine.loop import Iterate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
-    from siayn_core.engine import stylize
-    from siayn_core.image_io import read_image, to_pil, write_image
+    from siayn_core.engine.loop import stylize
+    from siayn_core.io.images import read_image, to_pil, write_image
 
     if args.threads:
         torch.set_num_threads(args.threads)

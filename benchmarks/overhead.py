@@ -19,15 +19,15 @@ if TYPE_CHECKING:
     import torch
 
     from siayn_core import Registry
-    from siayn_core.engine import Iterate
+    from siayn_core.engine.loop import Iterate
 
 
 def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registry) -> dict[str, Any]:
     """Engine steps and bare passes, alternating, on a ``size`` x ``size`` image."""
     import torch
 
-    from siayn_core.engine import optimize_at_size
-    from siayn_core.objective import Objective, build_components
+    from siayn_core.engine.loop import optimize_at_size
+    from siayn_core.engine.objective import Objective, build_components
 
     generator = torch.Generator().manual_seed(0)
     settings: dict[str, Any] = {"backbone": arch, "backbone_options": {"weights": "none"}, "min_size": None, **LAYERS}

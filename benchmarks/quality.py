@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from siayn_core.resources import examples_dir
-from siayn_core.schedule import upsample
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.schedule import upsample
 
 from .common import LAYERS, Session, options, parse_settings, registry, table, with_weights
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
 
     from siayn_core import Registry
-    from siayn_core.engine import Iterate
+    from siayn_core.engine.loop import Iterate
 
 #: The original recipe the section measures against: one stage at the output size, the
 #: image unconstrained during the optimization and clamped only when saved.
@@ -72,9 +72,9 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
     """
     import torch
 
-    from siayn_core.engine import stages_for, stylize
-    from siayn_core.image_io import read_image, resize, scaled_size, to_tensor
-    from siayn_core.objective import Objective, build_components
+    from siayn_core.engine.loop import stages_for, stylize
+    from siayn_core.io.images import read_image, resize, scaled_size, to_tensor
+    from siayn_core.engine.objective import Objective, build_components
 
     content = read_image(examples_dir() / "tubingen.jpg")
     style = read_image(examples_dir() / "starry_night.jpg")

@@ -7,8 +7,8 @@ Run from the repository root. Stylizes the 1024x768 test photo in The Starry Nig
 VGG16, seed 0) at each output size (the longer side, in px) with the default multi-scale
 schedule from 128 px (``--stage-steps`` giving each stage's steps: the first stages' for a
 smaller output, or for the stages up to ``--style-reference``), and measures the stroke width relative to the
-width of the result (:func:`siayn_core.measures.stroke_width`) and of the change it painted
-onto the photo (:func:`siayn_core.measures.painted_stroke_width`). Writes
+width of the result (:func:`benchmarks.measures.stroke_width`) and of the change it painted
+onto the photo (:func:`benchmarks.measures.painted_stroke_width`). Writes
 ``stroke_scale.json`` (and each result, downscaled to 1024 px) into ``--output``, and each
 full-size result as PNG into ``--keep``.
 """
@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
-    from siayn_core.engine import stylize
-    from siayn_core.image_io import output_size, read_image, resize, to_pil, to_tensor, write_image
-    from siayn_core.measures import painted_stroke_width, stroke_width
-    from siayn_core.schedule import reference_size, stage_sizes
+    from siayn_core.engine.loop import stylize
+    from siayn_core.io.images import output_size, read_image, resize, to_pil, to_tensor, write_image
+    from benchmarks.measures import painted_stroke_width, stroke_width
+    from siayn_core.engine.schedule import reference_size, stage_sizes
 
     home = with_weights(args.weights)
     if home is None:

@@ -20,7 +20,7 @@ def measure_variants(size: int, repeats: int, device: str, compile_too: bool,
     (optionally) channels_last with torch.compile, alternating so that load hits all alike."""
     import torch
 
-    from siayn_core.objective import build_components
+    from siayn_core.engine.objective import build_components
 
     torch_device = torch.device(device)
     image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(torch_device)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from siayn_core import stylize
-from siayn_core.resources import examples_dir
+from siayn_core.io.resources import examples_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package, from a script run
 from benchmarks.common import conditions  # noqa: E402

@@ -1,5 +1,5 @@
 """MkDocs hooks of the docs site: ``options.md`` gets the configuration reference generated
-from the installed SIAYN (:func:`siayn_core.reference.options_reference`), and the benchmark
+from the installed SIAYN (:func:`siayn_core.cli.reference.options_reference`), and the benchmark
 results the pages link to (``../benchmarks/results/*.json``) are published with the site."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
     if MARKER not in markdown:
         return markdown
     from siayn_core import load_plugins
-    from siayn_core.reference import options_reference
+    from siayn_core.cli.reference import options_reference
 
     return markdown.replace(MARKER, options_reference(load_plugins().registry))
 

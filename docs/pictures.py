@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from siayn_core import stylize
-from siayn_core.resources import examples_dir
+from siayn_core.io.resources import examples_dir
 
 OUT = Path(__file__).resolve().parent / "images" / "controls"
 MASKS = OUT / "masks"

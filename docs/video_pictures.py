@@ -21,13 +21,13 @@ import torch
 from PIL import Image
 
 from siayn_core import load_plugins
-from siayn_core.config_build import build_options
-from siayn_core.engine import stylize
-from siayn_core.image_io import read_image, to_pil
-from siayn_core.resources import examples_dir
-from siayn_core.video import VideoOptions, stylize_clip
-from siayn_core.video_io import read_clip
-from siayn_core.video_shots import flicker
+from siayn_core.config.build import build_options
+from siayn_core.engine.loop import stylize
+from siayn_core.io.images import read_image, to_pil
+from siayn_core.io.resources import examples_dir
+from siayn_core.video.clip import VideoOptions, stylize_clip
+from siayn_core.io.clips import read_clip
+from siayn_core.video.shots import flicker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package, from a script run
 from benchmarks.common import conditions  # noqa: E402

@@ -9,13 +9,18 @@ stays cheap.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from types import ModuleType
 from typing import Any
 
-from .errors import PluginError, SiaynError, closest, first_line, unknown_name_message
-from .hookspecs import Register, hookimpl, hookspec
-from .options import OptionSpec, option
-from .plugins import PluginHost, PluginInfo, load_plugins
-from .protocols import (
+from .plugin.errors import PluginError, SiaynError, closest, first_line, unknown_name_message
+from .plugin.hookspecs import Register, hookimpl, hookspec
+from .plugin.options import OptionSpec, option
+from .host.plugins import PluginHost, PluginInfo, load_plugins
+from .plugin.protocols import (
     Backbone,
     FeatureExtractor,
     Initialiser,
@@ -29,7 +34,7 @@ from .protocols import (
     PostprocessRequest,
     TileableLoss,
 )
-from .registry import KINDS, Component, Registry
+from .host.registry import KINDS, Component, Registry
 
 __version__ = "0.1.0"
 
@@ -97,31 +102,60 @@ LIBRARY_API = [
 
 # Public names whose modules import torch or other heavy libraries: loaded on first access.
 _LAZY: dict[str, str] = {
-    "BatchJob": ".batch_jobs",
-    "Executor": ".batch_jobs",
-    "Job": ".batch_jobs",
-    "JobOutcome": ".batch_jobs",
-    "run_job": ".batch_jobs",
-    "DEVICES": ".devices",
-    "FrozenExtractor": ".extractor",
-    "IMAGE_SUFFIXES": ".image_io",
-    "hub_checkpoint_path": ".hub",
-    "resolve_device": ".devices",
-    "StylizeOptions": ".config",
-    "read_image": ".image_io",
-    "resize": ".image_io",
-    "scaled_size": ".image_io",
+    "BatchJob": ".batch.jobs",
+    "Executor": ".batch.jobs",
+    "Job": ".batch.jobs",
+    "JobOutcome": ".batch.jobs",
+    "run_job": ".batch.jobs",
+    "DEVICES": ".engine.devices",
+    "FrozenExtractor": ".plugin.extractor",
+    "IMAGE_SUFFIXES": ".io.images",
+    "hub_checkpoint_path": ".io.hub",
+    "resolve_device": ".engine.devices",
+    "StylizeOptions": ".config.schema",
+    "read_image": ".io.images",
+    "resize": ".io.images",
+    "scaled_size": ".io.images",
     "stylize": ".api",
-    "to_tensor": ".image_io",
-    "to_pil": ".image_io",
-    "write_image": ".image_io",
-    "write_text": ".image_io",
-    "atomic_path": ".image_io",
-    "image_files": ".postprocess",
-    "unique_path": ".postprocess",
+    "to_tensor": ".io.images",
+    "to_pil": ".io.images",
+    "write_image": ".io.images",
+    "write_text": ".io.images",
+    "atomic_path": ".io.images",
+    "image_files": ".postprocess.chain",
+    "unique_path": ".postprocess.chain",
 }
 
 __all__ = [*PLUGIN_API, *LIBRARY_API]
+
+
+# Module paths published before the core had layer subpackages, kept importable as aliases.
+MOVED_MODULES: dict[str, str] = {
+    "siayn_core.batch_jobs": "siayn_core.batch.jobs",
+    "siayn_core.hookspecs": "siayn_core.plugin.hookspecs",
+    "siayn_core.options": "siayn_core.plugin.options",
+    "siayn_core.protocols": "siayn_core.plugin.protocols",
+    "siayn_core.registry": "siayn_core.host.registry",
+}
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports an old module path (:data:`MOVED_MODULES`) as the module it moved to."""
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        return importlib.import_module(MOVED_MODULES[spec.name])
+
+    def exec_module(self, module: ModuleType) -> None:
+        """The module it moved to has run already."""
+
+
+if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModuleFinder())
 
 
 def __getattr__(name: str) -> Any:

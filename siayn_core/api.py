@@ -3,9 +3,9 @@
     >>> from siayn_core import stylize
     >>> image = stylize("photo.jpg", "starry.jpg", size=512, num_steps=300)
 
-Every :class:`~siayn_core.config.StylizeOptions` key is a keyword argument, checked as a
+Every :class:`~siayn_core.config.schema.StylizeOptions` key is a keyword argument, checked as a
 config file's keys are. Tools that need the losses or the run's record call
-:func:`siayn_core.engine.stylize` instead.
+:func:`siayn_core.engine.loop.stylize` instead.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Union
 
 from PIL import Image
 
-from .config_build import build_options
-from .image_io import read_image, to_pil
+from .config.build import build_options
+from .io.images import read_image, to_pil
 
 if TYPE_CHECKING:
-    from .engine import Callback
-    from .registry import Registry
+    from .engine.loop import Callback
+    from .host.registry import Registry
 
 #: A picture given to :func:`stylize`: a file path or a PIL image.
 ImageInput = Union[str, "os.PathLike[str]", Image.Image]
@@ -31,7 +31,7 @@ ImageInput = Union[str, "os.PathLike[str]", Image.Image]
 @functools.lru_cache(maxsize=None)
 def default_registry() -> Registry:
     """The registry of every installed plugin, loaded on the first call and kept."""
-    from .plugins import load_plugins
+    from .host.plugins import load_plugins
 
     return load_plugins().registry
 
@@ -49,18 +49,18 @@ def stylize(
 
     :param content: the photo, as a path or a PIL image.
     :param style: one style image, or a list of them (blended by ``style_weight``).
-    :param callback: called after every step with an :class:`~siayn_core.engine.Iterate`;
+    :param callback: called after every step with an :class:`~siayn_core.engine.loop.Iterate`;
         returning True stops the run and keeps the current image.
     :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
     :param registry: where components are looked up (default: every installed plugin).
-    :param options: any :class:`~siayn_core.config.StylizeOptions` key, e.g. ``size=512``,
+    :param options: any :class:`~siayn_core.config.schema.StylizeOptions` key, e.g. ``size=512``,
         ``num_steps=300``, ``backbone="vgg19"``, ``style_weight=1e6``; files (``style_masks``,
         ``content_mask``, ``fine_style``) as paths.
     :raises SiaynError: for an unknown key, a bad value or an unreadable image.
     """
-    from .config_components import check_components
-    from .config_loader import side_images
-    from .engine import stylize as run_engine
+    from .config.components import check_components
+    from .config.loader import side_images
+    from .engine.loop import stylize as run_engine
 
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     where = "stylize()"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from siayn_core import SiaynError
-from siayn_core.acceleration import accelerate, autocast_dtype, pad_heap_growth, use_channels_last
+from siayn_core.engine.acceleration import accelerate, autocast_dtype, pad_heap_growth, use_channels_last
 
 
 def test_reduced_precision_is_for_cuda_only() -> None:

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from siayn_core import SiaynError, stylize
-from siayn_core.resources import examples_dir
-from siayn_core.engine import Iterate
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.loop import Iterate
 
 RANDOM = {"backbone_options": {"weights": "none"}, "device": "cpu", "seed": 0}
 

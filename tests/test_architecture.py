@@ -78,8 +78,8 @@ def test_the_core_names_no_built_in_postprocessor_or_format_key() -> None:
     import dataclasses
 
     from siayn_core import StylizeOptions, load_plugins
-    from siayn_core.postprocess_runs import ChainOptions
-    from siayn_core.video_options import VideoOptions
+    from siayn_core.runs.postprocess_configs import ChainOptions
+    from siayn_core.video.options import VideoOptions
 
     registry = load_plugins().registry
     built_in = [c for c in registry.components() if c.kind in ("postprocessor", "postprocess-format")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siayn_core.contact_sheet import HEADER_HEIGHT, LABEL_WIDTH, TILE
+from siayn_core.batch.contact_sheet import HEADER_HEIGHT, LABEL_WIDTH, TILE
 
 STEPS = 4
 

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 import torch
 
-from siayn_core.bounds import BoxProjection
-from siayn_core.config_build import build_options
-from siayn_core.resources import examples_dir
-from siayn_core.engine import optimize_at_size
-from siayn_core.objective import Objective, build_components
-from siayn_core.image_io import read_image, to_tensor
+from siayn_core.engine.bounds import BoxProjection
+from siayn_core.config.build import build_options
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.loop import optimize_at_size
+from siayn_core.engine.objective import Objective, build_components
+from siayn_core.io.images import read_image, to_tensor
 
 LAYERS = {"style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu2_2"]}
 

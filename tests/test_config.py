@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from siayn_core import SiaynError
-from siayn_core.options import describe
-from siayn_core.config import StylizeOptions
-from siayn_core.config_build import build_options
-from siayn_core.config_components import component_options
-from siayn_core.config_loader import load_stylize_runs
-from siayn_core.resources import STYLIZE_CONFIG_NAME, bundled_config, examples_dir
-from siayn_core.registry import Registry
+from siayn_core.plugin.options import describe
+from siayn_core.config.schema import StylizeOptions
+from siayn_core.config.build import build_options
+from siayn_core.config.components import component_options
+from siayn_core.config.loader import load_stylize_runs
+from siayn_core.io.resources import STYLIZE_CONFIG_NAME, bundled_config, examples_dir
+from siayn_core.host.registry import Registry
 
 from .conftest import SHARED
 

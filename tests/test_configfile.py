@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from siayn_core import SiaynError
-from siayn_core.options import coerce
-from siayn_core.configfile import load_runs, parse_overrides, resolve_file, select_runs
+from siayn_core.plugin.options import coerce
+from siayn_core.config.files import load_runs, parse_overrides, resolve_file, select_runs
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed_style_transfer_default.yaml"
 

@@ -227,8 +227,8 @@ def test_version_and_help() -> None:
 def test_cheap_imports_stay_free_of_torch() -> None:
     """`siayn --help` and `plugins list` must not pay for importing torch."""
     script = (
-        "import sys, siayn_core.hookspecs, siayn_core\n"
-        "from siayn_core.plugins import load_plugins\n"
+        "import sys, siayn_core.plugin.hookspecs, siayn_core\n"
+        "from siayn_core.host.plugins import load_plugins\n"
         "load_plugins()\n"
         "heavy = sorted(m for m in ('torch', 'torchvision', 'timm', 'cv2') if m in sys.modules)\n"
         "print(','.join(heavy))\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from siayn_core import hookspecs
-from siayn_core.hookspecs import HOOK_FOR_KIND
+from siayn_core.plugin.hookspecs import HOOK_FOR_KIND
 
 from .conftest import REPO
 

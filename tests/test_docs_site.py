@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from siayn_core import StylizeOptions, load_plugins
-from siayn_core.options import describe
-from siayn_core.video_options import VideoOptions
+from siayn_core.plugin.options import describe
+from siayn_core.video.options import VideoOptions
 
 from .conftest import REPO
 

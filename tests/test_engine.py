@@ -14,12 +14,12 @@ import torch
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config_build import build_options
-from siayn_core.resources import examples_dir
-from siayn_core.devices import resolve_device
-from siayn_core.engine import Iterate, stylize
-from siayn_core.image_io import read_image, to_tensor
-from siayn_core.registry import Component, Registry
+from siayn_core.config.build import build_options
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.devices import resolve_device
+from siayn_core.engine.loop import Iterate, stylize
+from siayn_core.io.images import read_image, to_tensor
+from siayn_core.host.registry import Component, Registry
 
 SEED = 7
 
@@ -385,8 +385,8 @@ def test_averaging_lowers_high_frequency_noise_at_equal_steps(registry, images) 
 
 
 def test_the_average_is_carried_into_the_next_stage(registry, images, monkeypatch) -> None:
-    from siayn_core import engine
-    from siayn_core.schedule import upsample
+    from siayn_core.engine import loop as engine
+    from siayn_core.engine.schedule import upsample
 
     calls: list[tuple[torch.Tensor, torch.Tensor]] = []
     optimize = engine.optimize_at_size

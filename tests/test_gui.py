@@ -22,8 +22,8 @@ from PIL import Image
 
 from siayn_core import SiaynError, load_plugins, option
 from siayn_core.cli import main
-from siayn_core.config import COMPONENT_KEYS, StylizeOptions
-from siayn_core.config_build import build_options
+from siayn_core.config.schema import COMPONENT_KEYS, StylizeOptions
+from siayn_core.config.build import build_options
 from siayn_core.gui.form import (
     OWN_WIDGET_KEYS,
     ComponentChoice,
@@ -35,8 +35,8 @@ from siayn_core.gui.form import (
     run_settings,
 )
 from siayn_core.gui.runner import GuiBackend, StopFlags, Update, format_seconds, progress_text
-from siayn_core.options import describe
-from siayn_core.registry import Registry
+from siayn_core.plugin.options import describe
+from siayn_core.host.registry import Registry
 
 SESSION = "test-session"
 
@@ -339,12 +339,12 @@ def test_closing_the_page_stops_the_engine(backend: GuiBackend, pictures) -> Non
 
 def test_an_engine_error_reaches_the_page_as_one_message(backend: GuiBackend, pictures,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import siayn_core.runs
+    import siayn_core.runs.folder
 
     def diverge(*args: Any, **kwargs: Any) -> None:
         raise SiaynError("the loss became nan at step 3")
 
-    monkeypatch.setattr(siayn_core.runs, "run_stylize", diverge)
+    monkeypatch.setattr(siayn_core.runs.folder, "run_stylize", diverge)
     with pytest.raises(SiaynError, match="nan at step 3"):
         list(backend.run(tiny_values(backend, pictures), session=SESSION))
     assert backend.stop(SESSION) == "Nothing is running."  # the run's Stop flag is gone
@@ -376,7 +376,7 @@ def test_progress_text_shows_step_time_eta_and_losses() -> None:
 
 def test_page_has_a_widget_for_every_form_value(backend: GuiBackend, tmp_path: Path) -> None:
     gr = pytest.importorskip("gradio", reason="the page needs Gradio: pip install 'siayn[gui]'")
-    from siayn_core.resources import examples_dir
+    from siayn_core.io.resources import examples_dir
     from siayn_core.gui.app import build_app, default_images, example_images
 
     app = build_app(backend, examples_dir=examples_dir())
@@ -485,7 +485,7 @@ def clip(pictures, tmp_path: Path) -> Path:
 def test_a_clip_runs_frame_by_frame_with_the_forms_options_and_ends_with_its_mp4(backend: GuiBackend, pictures,
                                                                                  clip: Path) -> None:
     from siayn_core.gui.video_runner import run_video
-    from siayn_core.video_io import read_clip
+    from siayn_core.io.clips import read_clip
 
     values = tiny_values(backend, pictures, num_steps=3)
     values[("clip",)] = str(clip)

@@ -15,14 +15,14 @@ import torch
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config_build import build_options
-from siayn_core.engine import stylize
-from siayn_core.guides import Regions, colour_key_masks, regions_for
-from siayn_core.image_io import read_image
-from siayn_core.objective import Objective, build_components
-from siayn_core.registry import Component, Registry
-from siayn_core.resources import examples_dir
-from siayn_core.tiling import TiledObjective
+from siayn_core.config.build import build_options
+from siayn_core.engine.loop import stylize
+from siayn_core.engine.guides import Regions, colour_key_masks, regions_for
+from siayn_core.io.images import read_image
+from siayn_core.engine.objective import Objective, build_components
+from siayn_core.host.registry import Component, Registry
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.tiling import TiledObjective
 
 RANDOM = {"backbone_options": {"weights": "none"}, "min_size": None, "num_steps": 4}
 SHALLOW = {"style_layers": ["relu1_1", "relu2_1", "relu2_2"], "content_layers": ["relu2_2"]}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.image_io import atomic_path, read_image, to_pil, to_tensor, write_image
+from siayn_core.io.images import atomic_path, read_image, to_pil, to_tensor, write_image
 
 
 def gradient(size: tuple[int, int] = (40, 30)) -> Image.Image:
@@ -158,7 +158,7 @@ def test_corrupted_pngs_never_escape_as_other_errors(tmp_path: Path, position: i
 def test_pixel_limit_is_an_argument_and_stays_in_its_thread(tmp_path: Path) -> None:
     import threading
 
-    from siayn_core.guards import pixel_limit
+    from siayn_core.config.checks import pixel_limit
 
     path = tmp_path / "big.png"
     gradient((100, 100)).save(path)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from siayn_core import PostprocessContext, SiaynError, load_plugins
-from siayn_core.postprocess import apply_postprocessors, image_files, parse_steps, unique_path
+from siayn_core.postprocess.chain import apply_postprocessors, image_files, parse_steps, unique_path
 
 from .conftest import REPO
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from siayn_core.cli import main
-from siayn_core.resources import POSTPROCESS_CONFIG_NAME, bundled_config, examples_dir
+from siayn_core.io.resources import POSTPROCESS_CONFIG_NAME, bundled_config, examples_dir
 
 from .conftest import REPO, SHARED
 

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 
 from siayn_core import load_plugins
 from siayn_core.cli import main
-from siayn_core.config_build import build_options
-from siayn_core.resources import examples_dir
-from siayn_core.engine import stylize
-from siayn_core.image_io import read_image, resize, scaled_size, to_tensor
+from siayn_core.config.build import build_options
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.loop import stylize
+from siayn_core.io.images import read_image, resize, scaled_size, to_tensor
 
 
 def test_style_loss_drops_tenfold_and_the_result_moves_towards_the_style(vgg16_torch_home: Path) -> None:
@@ -79,7 +79,7 @@ def test_bare_stylize_command_uses_the_bundled_examples(vgg16_torch_home: Path, 
 
 def test_projected_steps_give_a_better_saved_image_than_unconstrained_ones(vgg16_torch_home: Path) -> None:
     """The image a user gets is clamped: projected steps optimize that image itself."""
-    from siayn_core.objective import Objective, build_components
+    from siayn_core.engine.objective import Objective, build_components
 
     registry = load_plugins().registry
     content = read_image(examples_dir() / "tubingen.jpg")
@@ -142,8 +142,8 @@ def test_luminance_control_stylizes_the_luminance_and_keeps_the_photos_colours(v
     import cv2
     import numpy as np
 
-    from siayn_core.colour_control import luminance, luminance_image
-    from siayn_core.image_io import to_pil
+    from siayn_core.engine.colour_control import luminance, luminance_image
+    from siayn_core.io.images import to_pil
 
     registry = load_plugins().registry
     content = read_image(examples_dir() / "tubingen.jpg")

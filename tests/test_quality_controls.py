@@ -17,11 +17,11 @@ import torch
 from PIL import Image
 
 from siayn_core import load_plugins
-from siayn_core.config_build import build_options
-from siayn_core.engine import stylize
-from siayn_core.image_io import read_image, resize, to_tensor
-from siayn_core.measures import stroke_width
-from siayn_core.resources import examples_dir
+from siayn_core.config.build import build_options
+from siayn_core.engine.loop import stylize
+from siayn_core.io.images import read_image, resize, to_tensor
+from benchmarks.measures import stroke_width
+from siayn_core.io.resources import examples_dir
 
 STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "style"
 LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]

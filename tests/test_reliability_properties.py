@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config import StylizeOptions
-from siayn_core.config_build import build_options, option_fields
-from siayn_core.config_loader import load_stylize_runs
-from siayn_core.registry import Registry
+from siayn_core.config.schema import StylizeOptions
+from siayn_core.config.build import build_options, option_fields
+from siayn_core.config.loader import load_stylize_runs
+from siayn_core.host.registry import Registry
 
 FIELDS = sorted(option_fields())
 
@@ -155,7 +155,7 @@ _POSTPROCESS_KEYS = ["use_denoise", "p3", "p4", "p5", "p6", "img_path", "use_mas
 @given(run=st.dictionaries(st.sampled_from(_POSTPROCESS_KEYS) | st.text(min_size=1, max_size=8),
                            _plausible | st.sampled_from([True, "content.png", "style.png", "."]), max_size=6))
 def test_generated_postprocess_runs_resolve_or_fail_clearly(registry: Registry, folder: Path, run) -> None:
-    from siayn_core.postprocess_runs import load_postprocess_runs
+    from siayn_core.runs.postprocess_configs import load_postprocess_runs
 
     config = folder / "post.yaml"
     config.write_text(_safe_dump(run), encoding="utf-8")

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from siayn_core.cli import main
-from siayn_core.config_build import build_options
-from siayn_core.engine import DivergedError, Iterate, stylize
-from siayn_core.registry import Registry
+from siayn_core.config.build import build_options
+from siayn_core.engine.loop import DivergedError, Iterate, stylize
+from siayn_core.host.registry import Registry
 
 STEM = "content!-!style"
 TINY = ["--set", "backbone_options.weights=none", "--set", "scaler=1", "--set", "style_layers=[relu1_1, relu2_1]",

@@ -16,7 +16,7 @@ ERRORS_DOC = REPO / "docs" / "errors.md"
 
 #: The only places that import a module by a name known at run time, and where the name comes from.
 DYNAMIC_IMPORTS = {
-    "siayn_core/plugins.py": "modules the user names (--plugin, SIAYN_LOAD_PLUGINS)",
+    "siayn_core/host/plugins.py": "modules the user names (--plugin, SIAYN_LOAD_PLUGINS)",
     "siayn_core/__init__.py": "the fixed _LAZY table of siayn_core's own modules",
     "siayn_core/gui/__init__.py": "the literal 'gradio'",
 }
@@ -56,7 +56,7 @@ def calls() -> Iterator[tuple[str, ast.Call, list[ast.AST]]]:
 
 def test_there_are_sources_to_check() -> None:
     names = [name for name, _ in python_files()]
-    assert "siayn_core/engine.py" in names and any(n.startswith("plugins/siayn_vgg/") for n in names)
+    assert "siayn_core/engine/loop.py" in names and any(n.startswith("plugins/siayn_vgg/") for n in names)
 
 
 def reads_weights(function: str) -> bool:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from siayn_core.resources import examples_dir
-from siayn_core.scaffold import PROTOCOL_FOR_KIND
+from siayn_core.io.resources import examples_dir
+from siayn_core.host.scaffold import PROTOCOL_FOR_KIND
 
 
 def siayn(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,10 +8,10 @@ import pytest
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config_build import build_options
-from siayn_core.engine import stylize
-from siayn_core.objective import style_coefficients
-from siayn_core.schedule import stage_images
+from siayn_core.config.build import build_options
+from siayn_core.engine.loop import stylize
+from siayn_core.engine.objective import style_coefficients
+from siayn_core.engine.schedule import stage_images
 
 RANDOM = {"backbone_options": {"weights": "none"}, "min_size": None, "num_steps": 3}
 

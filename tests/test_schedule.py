@@ -9,11 +9,11 @@ import pytest
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.config_build import build_options
-from siayn_core.resources import examples_dir
-from siayn_core.engine import stylize
-from siayn_core.registry import Registry
-from siayn_core.schedule import plan_stages, split_steps, stage_sizes
+from siayn_core.config.build import build_options
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.loop import stylize
+from siayn_core.host.registry import Registry
+from siayn_core.engine.schedule import plan_stages, split_steps, stage_sizes
 
 LAYERS = {"style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu2_2"]}
 
@@ -117,7 +117,7 @@ def test_stage_steps_from_a_config(registry, images) -> None:
 def test_content_detail_start_keeps_the_photos_fine_detail_and_the_coarse_change() -> None:
     import torch
 
-    from siayn_core.schedule import upsample, upsample_detail
+    from siayn_core.engine.schedule import upsample, upsample_detail
 
     generator = torch.Generator().manual_seed(0)
     content = torch.rand(1, 3, 32, 32, generator=generator) * 0.5 + 0.25  # fine detail everywhere
@@ -133,7 +133,7 @@ def test_content_detail_start_keeps_the_photos_fine_detail_and_the_coarse_change
 def test_each_stage_lbfgs_starts_with_the_previous_stages_step_scale() -> None:
     import torch
 
-    from siayn_core.schedule import CarryStepScale, upsample
+    from siayn_core.engine.schedule import CarryStepScale, upsample
 
     target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
 
@@ -160,7 +160,7 @@ def test_each_stage_lbfgs_starts_with_the_previous_stages_step_scale() -> None:
 def test_how_a_stage_starts_from_the_previous_one(registry, images, stage_start: str) -> None:
     import torch
 
-    from siayn_core.image_io import to_tensor
+    from siayn_core.io.images import to_tensor
 
     # Adam with a zero learning rate changes nothing: each stage's image is its start.
     result = run(registry, images, num_steps=4, opt="adam", lr=0.0, init_method="content", stage_start=stage_start)

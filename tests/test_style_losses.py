@@ -9,7 +9,7 @@ import scipy.linalg
 import torch
 
 from siayn_core import TileableLoss
-from siayn_core.registry import Registry
+from siayn_core.host.registry import Registry
 
 STYLE_LOSSES = [("gram", {}), ("gram", {"normalize": False}), ("w2", {}), ("mean-std", {})]
 

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from siayn_core.config_build import build_options
-from siayn_core.engine import stylize
-from siayn_core.image_io import read_image, resize, to_tensor
-from siayn_core.measures import painted_stroke_width
-from siayn_core.registry import Registry
-from siayn_core.resources import examples_dir
-from siayn_core.schedule import plan_stages, reference_size, stage_images, upsample_detail
+from siayn_core.config.build import build_options
+from siayn_core.engine.loop import stylize
+from siayn_core.io.images import read_image, resize, to_tensor
+from benchmarks.measures import painted_stroke_width
+from siayn_core.host.registry import Registry
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.schedule import plan_stages, reference_size, stage_images, upsample_detail
 
 STYLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "style"
 RANDOM = {"backbone_options": {"weights": "none"}, "min_size": None, "num_steps": 3}

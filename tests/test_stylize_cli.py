@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from siayn_core.cli import main
-from siayn_core.resources import examples_dir
-from siayn_core.image_io import read_image
+from siayn_core.io.resources import examples_dir
+from siayn_core.io.images import read_image
 
 from .conftest import REPO, SHARED
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from siayn_core.config_build import build_options
-from siayn_core.resources import examples_dir
-from siayn_core.engine import stylize
-from siayn_core.objective import Objective, build_components
-from siayn_core.registry import Registry
-from siayn_core.tiling import ALIGN, TiledObjective, tile_grid
+from siayn_core.config.build import build_options
+from siayn_core.io.resources import examples_dir
+from siayn_core.engine.loop import stylize
+from siayn_core.engine.objective import Objective, build_components
+from siayn_core.host.registry import Registry
+from siayn_core.engine.tiling import ALIGN, TiledObjective, tile_grid
 
 #: Shallow layers: their receptive field (14 px) fits in the 32 px margin, so tiles see
 #: exactly the context the whole image gives every position they count.

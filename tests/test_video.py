@@ -16,14 +16,14 @@ import pytest
 from PIL import Image
 
 from siayn_core import load_plugins
-from siayn_core.config_build import build_options
-from siayn_core.engine import stylize
-from siayn_core.flow import consistency, dense_flow
-from siayn_core.image_io import read_image, to_pil, to_tensor
-from siayn_core.resources import examples_dir
-from siayn_core.video import VideoOptions, frames_dir_for, stylize_clip
-from siayn_core.video_io import read_clip, write_mp4
-from siayn_core.video_shots import find_shots, flicker
+from siayn_core.config.build import build_options
+from siayn_core.engine.loop import stylize
+from siayn_core.video.flow import consistency, dense_flow
+from siayn_core.io.images import read_image, to_pil, to_tensor
+from siayn_core.io.resources import examples_dir
+from siayn_core.video.clip import VideoOptions, frames_dir_for, stylize_clip
+from siayn_core.io.clips import read_clip, write_mp4
+from siayn_core.video.shots import find_shots, flicker
 
 RANDOM = {"backbone_options": {"weights": "none"}, "min_size": None, "num_steps": 2, "size": 48}
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SiaynError
+from ..plugin.errors import SiaynError
 
 if TYPE_CHECKING:
-    from ..registry import Registry
+    from ..host.registry import Registry
 
 INSTALL_HINT = 'the GUI needs Gradio: pip install "siayn[gui]"'
 MIN_GRADIO = (6, 0)
@@ -43,7 +43,7 @@ def serve(registry: Registry, *, host: str = "127.0.0.1", port: int = 7860, outp
     """Build the page and serve it until interrupted: on ``host`` only, with no share link
     and no analytics."""
     require_gradio()
-    from ..resources import examples_dir
+    from ..io.resources import examples_dir
     from .app import CSS, build_app
     from .runner import GuiBackend
 

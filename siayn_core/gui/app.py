@@ -13,8 +13,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..errors import SiaynError
-from ..image_io import IMAGE_SUFFIXES
+from ..plugin.errors import SiaynError
+from ..io.images import IMAGE_SUFFIXES
 from .form import ComponentChoice, FormField, Key, selected_component
 from .runner import LOSS_TERMS, GuiBackend, Update
 from .video_runner import run_video, video_fields
@@ -328,7 +328,7 @@ def loss_frame(losses: Any) -> Any:
 
 def default_images(examples_dir: Path | None) -> tuple[str | None, list[str]]:
     """The bundled images StylizeOptions names by default, so Run works right away."""
-    from ..config import StylizeOptions
+    from ..config.schema import StylizeOptions
 
     if examples_dir is None:
         return None, []

@@ -19,11 +19,11 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from ..errors import SiaynError
-from ..options import OptionSpec, describe
+from ..plugin.errors import SiaynError
+from ..plugin.options import OptionSpec, describe
 
 if typing.TYPE_CHECKING:
-    from ..registry import Registry
+    from ..host.registry import Registry
 
 #: ``checkbox``: bool; ``integer`` / ``number``: int / float (``slider``: a float between
 #: bounds at most :data:`SLIDER_SPAN` times apart); ``dropdown``: a fixed set of
@@ -85,7 +85,7 @@ class FormField:
         return str(value)
 
     def read(self, raw: Any) -> Any:
-        """The loose value a widget holds, ready for :func:`siayn_core.options.coerce`."""
+        """The loose value a widget holds, ready for :func:`siayn_core.plugin.options.coerce`."""
         if self.widget == "checkbox":
             return bool(raw)
         if self.widget in ("integer", "number", "slider"):
@@ -239,7 +239,7 @@ class Form:
 
 def build_form(registry: Registry, *, max_styles: int = 4) -> Form:
     """Read the form from :class:`StylizeOptions` and the registry's components."""
-    from ..config import COMPONENT_KEYS, SHORTCUTS, StylizeOptions
+    from ..config.schema import COMPONENT_KEYS, SHORTCUTS, StylizeOptions
 
     specs = {spec.name: spec for spec in describe(StylizeOptions)}
     hints = typing.get_type_hints(StylizeOptions)
@@ -318,7 +318,7 @@ def default_values(form: Form) -> dict[Key, Any]:
 
 def run_settings(form: Form, values: Mapping[Key, Any], registry: Registry) -> dict[str, Any]:
     """The loose StylizeOptions settings the form's values describe (validated later by
-    :func:`siayn_core.config.build_options`, exactly as a config file's are).
+    :func:`siayn_core.config.schema.build_options`, exactly as a config file's are).
 
     :raises SiaynError: when no content or no style image is chosen, or a weight is bad.
     """

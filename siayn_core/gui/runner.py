@@ -1,6 +1,6 @@
 """What the GUI's buttons do, as plain Python: no Gradio here, so tests call it directly.
 
-A run goes through :func:`siayn_core.runs.run_stylize`, exactly as ``siayn stylize`` does;
+A run goes through :func:`siayn_core.runs.folder.run_stylize`, exactly as ``siayn stylize`` does;
 the GUI only adds an engine callback that hands a snapshot to the browser every few steps
 and returns True once Stop was pressed (the engine then keeps the current image).
 """
@@ -15,16 +15,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SiaynError
+from ..plugin.errors import SiaynError
 from .form import Form, Key, build_form, postprocess_steps, run_settings
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ..config import RunSpec
-    from ..engine import Iterate
-    from ..runs import RunOutput
-    from ..registry import Registry
+    from ..config.schema import RunSpec
+    from ..engine.loop import Iterate
+    from ..runs.folder import RunOutput
+    from ..host.registry import Registry
 
 #: The folder name of every GUI run under the output folder (``gui``, ``gui-2``...).
 RUN_NAME = "gui"
@@ -151,10 +151,10 @@ class GuiBackend:
 
         :raises SiaynError: naming the first bad value, as the config loader words it.
         """
-        from ..config import RunSpec
-        from ..config_build import build_options
-        from ..config_components import check_components
-        from ..config_loader import side_images
+        from ..config.schema import RunSpec
+        from ..config.build import build_options
+        from ..config.components import check_components
+        from ..config.loader import side_images
 
         settings = run_settings(self.form, values, self.registry)
         where = "the form"
@@ -194,7 +194,7 @@ class GuiBackend:
             return flag.is_set()
 
         def work() -> RunOutput:
-            from ..runs import run_stylize
+            from ..runs.folder import run_stylize
 
             return run_stylize(spec, registry=self.registry, output_dir=self.output_dir, device=self.device,
                                seed=None, callback=on_step)
@@ -222,9 +222,9 @@ class GuiBackend:
     def postprocess_again(self, values: Mapping[Key, Any], *, session: str = "local") -> Update:
         """Apply the ticked postprocessors to the session's last result, without running the
         optimization again; the new images are written next to it, named after their steps."""
-        from ..config_components import check_components
-        from ..runs import postprocess_result
-        from ..image_io import read_image
+        from ..config.components import check_components
+        from ..runs.folder import postprocess_result
+        from ..io.images import read_image
 
         last = self.last_runs.get(session)
         if last is None:
@@ -261,7 +261,7 @@ class _Snapshot:
     @classmethod
     def of(cls, iterate: Iterate, history: tuple[Mapping[str, float], ...],
            first_step_at: float | None) -> _Snapshot:
-        from ..image_io import to_pil
+        from ..io.images import to_pil
 
         return cls(iterate.step, iterate.num_steps, iterate.elapsed, to_pil(iterate.image), history,
                    first_step_at)

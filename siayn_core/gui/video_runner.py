@@ -1,5 +1,5 @@
 """The GUI's video runs: the form's styles and options on every frame of an uploaded clip,
-through :func:`siayn_core.video.stylize_clip`, as ``siayn video`` runs them."""
+through :func:`siayn_core.video.clip.stylize_clip`, as ``siayn video`` runs them."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SiaynError
+from ..plugin.errors import SiaynError
 from .form import FormField, Key, form_fields, form_image, run_settings
 from .runner import Update, Worker, progress_text
 
 if TYPE_CHECKING:
-    from ..video import VideoOutput
+    from ..video.clip import VideoOutput
     from .runner import GuiBackend
 
 #: The folder name of every GUI video run under the output folder (``gui-video``, ``gui-video-2``...).
@@ -21,8 +21,8 @@ VIDEO_RUN_NAME = "gui-video"
 
 
 def video_fields() -> list[FormField]:
-    """The form's fields for a clip's own options (:class:`~siayn_core.video_options.VideoOptions`)."""
-    from ..video_options import VideoOptions
+    """The form's fields for a clip's own options (:class:`~siayn_core.video.options.VideoOptions`)."""
+    from ..video.options import VideoOptions
 
     return form_fields(VideoOptions)
 
@@ -37,13 +37,13 @@ def run_video(backend: GuiBackend, values: Mapping[Key, Any], *, session: str = 
 
     :raises SiaynError: for no clip, a clip that cannot be read, or a bad form value.
     """
-    from ..config_build import build_options
-    from ..config_components import check_components
-    from ..options import build
-    from ..runs import claim_run_dir
-    from ..video import default_clip_size, stylize_clip
-    from ..video_io import read_clip
-    from ..video_options import VideoOptions
+    from ..config.build import build_options
+    from ..config.components import check_components
+    from ..plugin.options import build
+    from ..runs.folder import claim_run_dir
+    from ..video.clip import default_clip_size, stylize_clip
+    from ..io.clips import read_clip
+    from ..video.options import VideoOptions
 
     clip = form_image(values.get(("clip",)))
     if clip is None:
@@ -86,8 +86,8 @@ def run_video(backend: GuiBackend, values: Mapping[Key, Any], *, session: str = 
 
 def frame_update(target: Path, done: int, total: int, elapsed: float, *, stopping: bool) -> Update:
     """The page while a clip runs: its newest frame, and frames done, time and time left."""
-    from ..video import frames_dir_for
-    from ..video_shots import stylized_frame
+    from ..video.clip import frames_dir_for
+    from ..video.shots import stylized_frame
 
     status = ("Stopping after this frame… " if stopping else "") + progress_text(done, total, elapsed, unit="Frame")
     newest = stylized_frame(frames_dir_for(target), done - 1) if done else None
@@ -96,7 +96,7 @@ def frame_update(target: Path, done: int, total: int, elapsed: float, *, stoppin
 
 def finished_video_update(output: VideoOutput, seconds: float) -> Update:
     """The last update of a clip's run: the mp4, the clip's postprocessed files and ``run.json``."""
-    from ..video_shots import stylized_frame
+    from ..video.shots import stylized_frame
 
     last = stylized_frame(output.frames_dir, output.frames - 1) if output.frames else None
     if output.video is None:

@@ -1,0 +1,1 @@
+"""Many runs: a manifest's jobs, the executors that run them, ``batch.json`` and the contact sheet."""

@@ -1,1 +1,0 @@
-"""The ``siayn`` subcommands, one module per command group."""

@@ -1,0 +1,203 @@
+"""The objective of a run: the weighted content, style and total variation losses of one image,
+all computed from a single backbone pass (Gatys et al. 2016, eq. 7).
+
+:func:`build_components` creates a run's components from the registry; :class:`Objective`
+holds the targets at one image size. The tiled evaluation (:mod:`siayn_core.engine.tiling`) reads
+the parts an objective is made of through :class:`WeightedObjective`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+
+from ..config.schema import COMPONENT_KEYS, StylizeOptions
+from ..config.build import style_weights
+from ..config.components import component_options
+from ..plugin.errors import SiaynError
+from .guides import layer_guide
+
+if TYPE_CHECKING:
+    from ..plugin.protocols import FeatureExtractor, Loss
+    from ..host.registry import Registry
+
+
+class WeightedObjective(Protocol):
+    """What an objective is made of: its extractor, losses, layers and weights."""
+
+    extractor: FeatureExtractor
+    content_loss: Loss
+    style_loss: Loss
+    tv_loss: Loss | None
+    content_weight: float
+    tv_weight: float
+    content_layers: list[str]
+    style_coefficients: list[dict[str, float]]
+
+    def layer_guides(
+        self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]
+    ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, float]]]:
+        """Each style's guide at its layers' resolutions, and the share of each layer's positions it weighs."""
+        ...
+
+
+class Objective:
+    """The weighted loss of a generated image against targets fixed at one image size.
+
+    One backbone forward pass per evaluation serves the content and every style loss.
+    """
+
+    def __init__(self, options: StylizeOptions, components: Mapping[str, Any], n_styles: int) -> None:
+        self.extractor = components["backbone"]
+        self.content_loss = components["content_loss"]
+        self.style_loss = components["style_loss"]
+        self.tv_loss = components["tv_loss"] if options.tv_weight else None
+        self.content_weight = options.content_weight
+        self.tv_weight = options.tv_weight or 0.0
+        self.content_layers = list(dict.fromkeys(options.content_layers))
+        self.style_coefficients = style_coefficients(options, n_styles)
+        if (options.style_masks is not None or options.content_mask) and not getattr(self.style_loss, "guided", False):
+            raise SiaynError(
+                f"style loss {options.style_loss!r} does not support masks (style_masks, content_mask): "
+                "use gram, w2 or mean-std, or a plugin loss that declares guided = True"
+            )
+        self.content_targets: dict[str, torch.Tensor] = {}
+        self.style_targets: list[dict[str, torch.Tensor]] = []
+        self.style_guides: list[dict[str, torch.Tensor]] = []
+        self.style_shares: list[dict[str, float]] = []
+        self._zero = torch.zeros(())
+
+    @torch.no_grad()
+    def set_targets(
+        self,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        guides: Sequence[torch.Tensor | None] | None = None,
+    ) -> None:
+        """Compute the content and style targets (once per image size).
+
+        :param guides: one per style: where on the image it applies, ``(1, 1, H, W)``
+            weights at the content's size (None: everywhere).
+        """
+        self._zero = content.new_zeros(())
+        features = self._features_of(content, "content")
+        self.content_targets = {layer: self.content_loss.target(features[layer]) for layer in self.content_layers}
+        shapes = {layer: tuple(value.shape[-2:]) for layer, value in features.items()}
+        self.style_guides, self.style_shares = self.layer_guides(guides or [None] * len(styles), shapes)
+        self.style_targets = []
+        for style, coefficients, shares in zip(styles, self.style_coefficients, self.style_shares):
+            features = self._features_of(style, "style")
+            self.style_targets.append({
+                layer: self.style_loss.target(features[layer])
+                for layer, c in coefficients.items() if c and shares.get(layer, 1.0)
+            })
+
+    def layer_guides(
+        self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]
+    ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, float]]]:
+        """Each style's guide at its layers' resolutions, and the share of each layer's
+        positions it weighs: a style's loss counts in proportion to the area it covers, so
+        every region is stylized as strongly as an unmasked image."""
+        layer_guides: list[dict[str, torch.Tensor]] = []
+        shares: list[dict[str, float]] = []
+        for guide, coefficients in zip(guides, self.style_coefficients):
+            at_layers = {} if guide is None else {
+                layer: layer_guide(guide, shapes[layer]) for layer in coefficients
+            }
+            layer_guides.append(at_layers)
+            shares.append({layer: float(value.mean()) for layer, value in at_layers.items()})
+        return layer_guides, shares
+
+    def _features_of(self, image: torch.Tensor, what: str) -> Mapping[str, torch.Tensor]:
+        try:
+            return self.extractor(image)
+        except RuntimeError as error:
+            if "too small" not in str(error):
+                raise
+            height, width = image.shape[-2:]
+            raise SiaynError(
+                f"the {what} image is too small for the chosen layers at {width}x{height} px: "
+                "raise scaler (or use a larger image), or choose shallower layers"
+            ) from None
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The total loss (for backward) and the detached terms ``[total, content, style, tv]``."""
+        features = self.extractor(image)
+        zero = self._zero
+        content = zero
+        if self.content_weight:
+            for layer, target in self.content_targets.items():
+                content = content + self.content_loss(features[layer], target)
+            content = content * (self.content_weight / len(self.content_targets))
+        style = zero
+        for targets, coefficients, guides, shares in zip(
+            self.style_targets, self.style_coefficients, self.style_guides, self.style_shares
+        ):
+            for layer, target in targets.items():
+                style = style + coefficients[layer] * shares.get(layer, 1.0) * guided_loss(
+                    self.style_loss, features[layer], target, guides.get(layer)
+                )
+        tv = self.tv_weight * self.tv_loss(image, None) if self.tv_loss is not None else zero
+        total = content + style + tv
+        return total, torch.stack((total, content, style, tv)).detach()
+
+def style_coefficients(options: StylizeOptions, n_styles: int) -> list[dict[str, float]]:
+    """Each style's weight at each style layer: its style weight times the layer's weight,
+    averaged over the style layers (the original SIAYN's rule). With ``fine_style`` (the last
+    style image), ``fine_layers`` are its and the other styles keep the rest."""
+    layer_weights = options.style_layers_weights or [1.0] * len(options.style_layers)
+    weights = style_weights(options, n_styles)
+    fine = set(options.fine_layers) if options.fine_style else set()
+    coefficients = [
+        {layer: (0.0 if layer in fine else weight) * lw / len(options.style_layers)
+         for layer, lw in zip(options.style_layers, layer_weights)}
+        for weight in weights
+    ]
+    if options.fine_style:
+        # The fine style paints where the other styles do, as strongly as the strongest.
+        fine_weight = max(weights) if options.style_masks is not None else sum(weights)
+        coefficients.append({layer: (fine_weight if layer in fine else 0.0) * lw / len(options.style_layers)
+                             for layer, lw in zip(options.style_layers, layer_weights)})
+    return coefficients
+
+
+def guided_loss(loss: Loss, features: torch.Tensor, target: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
+    """``loss(features, target)``, passing ``guide`` only where there is one, so an unguided
+    run works with any plugin loss."""
+    return loss(features, target) if guide is None else loss(features, target, guide=guide)  # type: ignore[call-arg]
+
+
+def guided_target(loss: Loss, features: torch.Tensor, guide: torch.Tensor | None) -> torch.Tensor:
+    """``loss.target(features)``, passing ``guide`` only where there is one."""
+    return loss.target(features) if guide is None else loss.target(features, guide=guide)  # type: ignore[call-arg]
+
+
+def build_components(
+    options: StylizeOptions, registry: Registry, device: torch.device
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Create every component a run names; returns them with a record of what was used.
+
+    The backbone entry is already the feature extractor for the run's layers, on ``device``.
+    """
+    built: dict[str, Any] = {}
+    record: dict[str, dict[str, Any]] = {}
+    for key, (kind, _) in COMPONENT_KEYS.items():
+        name = getattr(options, key)
+        values = component_options(options, key, registry)
+        component = registry.get(kind, name)
+        built[key] = registry.create(kind, name, values)
+        record[key] = {"name": name, "component": component.name, "plugin": component.plugin, "options": values}
+    layers = list(dict.fromkeys([*options.content_layers, *options.style_layers]))
+    extractor = built["backbone"].extractor(layers)
+    if isinstance(extractor, torch.nn.Module):
+        extractor = extractor.to(device)
+    from .acceleration import accelerate
+
+    built["backbone"] = accelerate(
+        extractor, device, channels_last=options.channels_last, precision=options.precision, compile=options.compile
+    )
+    return built, record
+
+

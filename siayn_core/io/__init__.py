@@ -1,0 +1,1 @@
+"""Images, clips and bundled files: read once, written atomically."""

@@ -1,0 +1,1 @@
+"""Postprocessing chains: postprocessors applied to an image, one step after another."""

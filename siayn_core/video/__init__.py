@@ -1,0 +1,17 @@
+"""Stylized clips without flicker: shots, optical flow, the clip's options and its run.
+
+``stylize_clip`` is imported on first use, so that the light modules of this package load without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["stylize_clip"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "stylize_clip":
+        return importlib.import_module(".clip", __name__).stylize_clip
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
