@@ -108,7 +108,7 @@ def judged_run(content: Image.Image, style: Image.Image, settings: dict[str, Any
                budget: float | None, judge: Judge, every: int, reg: Any, device: str) -> dict[str, Any]:
     """One variant, stopped at ``budget`` seconds (judging time left out), judged every
     ``every`` steps and at its end."""
-    from siayn_core.engine.loop import stylize
+    from siayn_core.engine import stylize
 
     curve: list[dict[str, Any]] = []
     excluded = 0.0

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
-    from siayn_core.engine.loop import stylize
+    from siayn_core.engine import stylize
     from siayn_core.io.images import read_image, to_pil, write_image
 
     if args.threads:

@@ -20,7 +20,7 @@ def child(arch: str, size: int, steps: int, tile: int | None, device: str, threa
     import torch
     from PIL import Image
 
-    from siayn_core.engine.loop import stylize
+    from siayn_core.engine import stylize
 
     torch.set_num_threads(threads)
     reg = registry()

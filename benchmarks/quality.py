@@ -72,7 +72,7 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
     """
     import torch
 
-    from siayn_core.engine.loop import stages_for, stylize
+    from siayn_core.engine.painter import stages_for, stylize
     from siayn_core.io.images import read_image, resize, scaled_size, to_tensor
     from siayn_core.engine.objective import Objective, build_components
 

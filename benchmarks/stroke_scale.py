@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from PIL import Image
 
-    from siayn_core.engine.loop import stylize
+    from siayn_core.engine import stylize
     from siayn_core.io.images import output_size, read_image, resize, to_pil, to_tensor, write_image
     from benchmarks.measures import painted_stroke_width, stroke_width
     from siayn_core.engine.schedule import reference_size, stage_sizes

@@ -5,7 +5,7 @@
 
 Every :class:`~siayn_core.config.schema.StylizeOptions` key is a keyword argument, checked as a
 config file's keys are. Tools that need the losses or the run's record call
-:func:`siayn_core.engine.loop.stylize` instead.
+:func:`siayn_core.engine.painter.stylize` instead.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from PIL import Image
 
-from .config.build import build_options
-from .io.images import read_image, to_pil
+from .io.images import to_pil
 
 if TYPE_CHECKING:
     from .engine.loop import Callback
@@ -58,34 +58,34 @@ def stylize(
         ``content_mask``, ``fine_style``) as paths.
     :raises SiaynError: for an unknown key, a bad value or an unreadable image.
     """
-    from .config.components import check_components
-    from .config.loader import side_images
-    from .engine.loop import stylize as run_engine
+    from .config.resolve import ImageReader, resolve_run
+    from .engine.painter import stylize as run_engine
 
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
-    where = "stylize()"
-    run_options = build_options({**options, "style": [_label(item) for item in styles]}, where=where)
+    reader = ImageReader()
+    items = list(style) if isinstance(style, (list, tuple)) else [style]
+    settings = {**options, "content": _name(content, "<content image>", reader),
+                "style": [_name(item, f"<style image {number}>", reader) for number, item in enumerate(items, 1)]}
     registry = default_registry() if registry is None else registry
-    check_components(run_options, registry, where=where)
-    side = side_images(run_options, (), where=where)
+    spec = resolve_run("stylize()", settings, where="stylize()", registry=registry, reader=reader)
+    pictures = spec.pictures
+    assert pictures is not None
     result = run_engine(
-        _open(content),
-        [_open(item) for item in styles],
-        run_options,
+        pictures.content,
+        pictures.styles,
+        spec.options,
         registry=registry,
         device=device,
         callback=callback,
-        masks=[_open(path) for path in side["masks"]],
-        content_mask=_open(side["content_mask"]) if side["content_mask"] else None,
-        fine_style=_open(side["fine_style"]) if side["fine_style"] else None,
+        masks=pictures.masks,
+        content_mask=pictures.content_mask,
+        fine_style=pictures.fine_style,
     )
     return to_pil(result.image)
 
 
-def _open(image: ImageInput) -> Image.Image:
-    return image.convert("RGB") if isinstance(image, Image.Image) else read_image(os.fspath(image))
-
-
-def _label(image: ImageInput) -> str:
-    """What ``run.json`` and messages call an image: its path, or ``<image>`` for a PIL one."""
-    return "<image>" if isinstance(image, Image.Image) else os.fspath(image)
+def _name(image: ImageInput, label: str, reader: ImageReader) -> str:
+    """What the run calls a picture: its path, or ``label`` for a PIL image (handed to ``reader``)."""
+    if isinstance(image, Image.Image):
+        reader.supply(Path(label), image)
+        return label
+    return os.fspath(image)

@@ -13,7 +13,7 @@ from PIL import Image
 from siayn_core import SiaynError
 from siayn_core.engine.colour_control import luminance, luminance_image, match_colours
 from siayn_core.config.build import build_options
-from siayn_core.engine.loop import stylize
+from siayn_core.engine import stylize
 from siayn_core.io.images import read_image, to_pil
 from siayn_core.io.resources import examples_dir
 

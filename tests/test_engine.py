@@ -17,7 +17,8 @@ from siayn_core import SiaynError
 from siayn_core.config.build import build_options
 from siayn_core.io.resources import examples_dir
 from siayn_core.engine.devices import resolve_device
-from siayn_core.engine.loop import Iterate, stylize
+from siayn_core.engine import stylize
+from siayn_core.engine.loop import Iterate
 from siayn_core.io.images import read_image, to_tensor
 from siayn_core.host.registry import Component, Registry
 
@@ -385,7 +386,7 @@ def test_averaging_lowers_high_frequency_noise_at_equal_steps(registry, images) 
 
 
 def test_the_average_is_carried_into_the_next_stage(registry, images, monkeypatch) -> None:
-    from siayn_core.engine import loop as engine
+    from siayn_core.engine import painter as engine
     from siayn_core.engine.schedule import upsample
 
     calls: list[tuple[torch.Tensor, torch.Tensor]] = []

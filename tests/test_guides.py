@@ -16,7 +16,7 @@ from PIL import Image
 
 from siayn_core import SiaynError
 from siayn_core.config.build import build_options
-from siayn_core.engine.loop import stylize
+from siayn_core.engine import stylize
 from siayn_core.engine.guides import Regions, colour_key_masks, regions_for
 from siayn_core.io.images import read_image
 from siayn_core.engine.objective import Objective, build_components

@@ -18,7 +18,7 @@ from siayn_core import load_plugins
 from siayn_core.cli import main
 from siayn_core.config.build import build_options
 from siayn_core.io.resources import examples_dir
-from siayn_core.engine.loop import stylize
+from siayn_core.engine import stylize
 from siayn_core.io.images import read_image, resize, scaled_size, to_tensor
 
 

@@ -22,7 +22,8 @@ from PIL import Image
 
 from siayn_core.cli import main
 from siayn_core.config.build import build_options
-from siayn_core.engine.loop import DivergedError, Iterate, stylize
+from siayn_core.engine import stylize
+from siayn_core.engine.loop import DivergedError, Iterate
 from siayn_core.host.registry import Registry
 
 STEM = "content!-!style"

@@ -9,7 +9,7 @@ from PIL import Image
 
 from siayn_core import SiaynError
 from siayn_core.config.build import build_options
-from siayn_core.engine.loop import stylize
+from siayn_core.engine import stylize
 from siayn_core.engine.objective import style_coefficients
 from siayn_core.engine.schedule import stage_images
 

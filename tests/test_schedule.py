@@ -11,7 +11,7 @@ from PIL import Image
 from siayn_core import SiaynError
 from siayn_core.config.build import build_options
 from siayn_core.io.resources import examples_dir
-from siayn_core.engine.loop import stylize
+from siayn_core.engine import stylize
 from siayn_core.host.registry import Registry
 from siayn_core.engine.schedule import plan_stages, split_steps, stage_sizes
 

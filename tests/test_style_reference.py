@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from siayn_core.config.build import build_options
-from siayn_core.engine.loop import stylize
+from siayn_core.engine import stylize
 from siayn_core.io.images import read_image, resize, to_tensor
 from benchmarks.measures import painted_stroke_width
 from siayn_core.host.registry import Registry

@@ -17,7 +17,7 @@ from PIL import Image
 
 from siayn_core import load_plugins
 from siayn_core.config.build import build_options
-from siayn_core.engine.loop import stylize
+from siayn_core.engine import stylize
 from siayn_core.video.flow import consistency, dense_flow
 from siayn_core.io.images import read_image, to_pil, to_tensor
 from siayn_core.io.resources import examples_dir

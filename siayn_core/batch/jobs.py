@@ -22,24 +22,28 @@ from ..plugin.errors import SiaynError, first_line
 
 if TYPE_CHECKING:
     from ..config.schema import RunSpec
+    from ..engine.painter import Painters
     from ..host.registry import Registry
 
 
 @runtime_checkable
 class Job(Protocol):
     """A picklable piece of work: a ``name`` unique among its siblings, the ``--plugin`` specs
-    its process loads, its CPU ``threads`` (None: the executor chooses) and what it does."""
+    its process loads, its CPU ``threads`` (None: the executor chooses), its ``device`` and what it does."""
 
     name: str
     plugins: tuple[str, ...]
     threads: int | None
+    device: str
 
     def with_threads(self, threads: int | None) -> Job:
         """This job with ``threads`` CPU threads, unless its own number was chosen."""
         ...
 
-    def execute(self, registry: Registry) -> tuple[Path, Path, int | None]:
-        """Do the work: returns the main file written, the folder written and the seed used."""
+    def execute(self, registry: Registry, painters: Painters) -> tuple[Path, Path, int | None]:
+        """Do the work with the process's ``registry`` and its ``painters`` (built components
+        kept from the process's earlier jobs): returns the main file written, the folder
+        written and the seed used."""
         ...
 
 
@@ -70,13 +74,13 @@ class BatchJob:
         """This job with ``threads`` CPU threads, unless the batch chose its number."""
         return self if self.threads is not None else replace(self, threads=threads)
 
-    def execute(self, registry: Registry) -> tuple[Path, Path, int | None]:
+    def execute(self, registry: Registry, painters: Painters) -> tuple[Path, Path, int | None]:
         """Run the stylize run, writing ``<output_dir>/<name>/`` as ``siayn stylize`` does; the
         folder is the batch's own, so a rerun of a failed job writes over its partial files."""
         from ..runs.folder import run_stylize
 
         output = run_stylize(self.spec, registry=registry, output_dir=self.output_dir, device=self.device,
-                             seed=self.seed, overwrite=True)
+                             seed=self.seed, overwrite=True, painters=painters)
         return output.image, output.run_dir, output.result.seed
 
 
@@ -117,6 +121,15 @@ def _registry(plugins: tuple[str, ...]) -> Registry:
     return load_plugins(plugins).registry
 
 
+@functools.lru_cache(maxsize=4)
+def _painters(plugins: tuple[str, ...], device: str) -> Painters:
+    """A worker process's painters: its jobs with the same components and styles reuse them
+    (:class:`~siayn_core.engine.painter.Painters` is safe to share between threads)."""
+    from ..engine.painter import Painters
+
+    return Painters(_registry(plugins), device)
+
+
 def run_job(job: Job) -> JobOutcome:
     """Run ``job`` in this process: its failure, of any kind, is a ``"failed"`` outcome."""
     from ..engine.outcomes import DivergedError
@@ -127,10 +140,11 @@ def run_job(job: Job) -> JobOutcome:
         torch.set_num_threads(job.threads)
     start = time.perf_counter()
     try:
-        output, folder, seed = job.execute(_registry(job.plugins))
+        output, folder, seed = job.execute(_registry(job.plugins), _painters(job.plugins, job.device))
     except (SiaynError, DivergedError) as error:
         return JobOutcome.failed(job, first_line(error), time.perf_counter() - start)
     except Exception as error:  # any job's bug is that job's failure, not the batch's
         return JobOutcome.failed(job, f"{type(error).__name__}: {first_line(error)}", time.perf_counter() - start)
     return JobOutcome(name=job.name, status="done", seconds=round(time.perf_counter() - start, 3),
                       output=str(output), run_dir=str(folder), seed=seed)
+

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from .jobs import BatchJob
 from ..config.build import option_fields, with_recipe
-from ..config.loader import apply_overrides, check_override_keys, load_stylize_runs, overridden_keys, resolve_run
+from ..config.loader import apply_overrides, check_override_keys, load_stylize_runs, overridden_keys
+from ..config.resolve import ImageReader, resolve_run
 from ..config.files import expand_user, parse_overrides, read_yaml
 from ..plugin.errors import SiaynError, unknown_name_message
 from ..io.resources import examples_dir
@@ -97,9 +98,12 @@ def _grid_jobs(
     labels = [f"{content.stem}__{style.stem}" + "".join(f"__{key}={value}" for key, value in point.items())
               for content, style, point in combos]
     jobs = []
+    reader = ImageReader()
     for name, (content, style, point) in zip(job_names(labels), combos):
         settings = with_recipe({**defaults, "content": str(content), "style": [str(style)], **point})
-        spec = resolve_run(name, apply_overrides(settings, overrides), path, registry, from_command_line)
+        spec = resolve_run(name, apply_overrides(settings, overrides), where=f"run {name!r} in {path}",
+                           registry=registry, reader=reader, config_file=path, from_command_line=from_command_line,
+                           defer_unreadable=True)
         column = ", ".join([style.stem, *(f"{key}={value}" for key, value in point.items())])
         jobs.append(BatchJob(name=name, spec=spec, row=content.stem, column=column, **common))
     return jobs

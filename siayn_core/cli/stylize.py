@@ -4,10 +4,10 @@ images named on the command line with the default config's settings."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,7 +15,7 @@ from .common import load_host, plugin_option
 from ..config.loader import DEFAULT_PHOTO_SIZE
 from ..io.resources import STYLIZE_CONFIG_NAME
 from ..engine.devices import DEVICES
-from ..config.checks import check_images, check_writable_dir, pixel_limit
+from ..config.checks import check_writable_dir, pixel_limit
 from ..runs.interrupts import StopOnSignal
 from .common import EXIT_INTERRUPTED
 
@@ -96,11 +96,13 @@ def stylize(
     Each run writes DIR/<run>/<content>!-!<style>.png and run.json; an existing result is
     kept and the new one goes to DIR/<run>-2/ (unless --overwrite).
     """
+    from ..config.files import parse_overrides
     from ..config.loader import load_stylize_runs
     from ..plugin.errors import SiaynError
 
+    overrides = parse_overrides(overrides)
     if size is not None:
-        overrides = (*overrides, f"size={size}")
+        overrides["size"] = size
     if resume is not None:
         flags = {"config_path": "--config", "run_names": "--run", "output": "--output", "post_steps": "--post",
                  "overwrite": "--overwrite"}
@@ -130,12 +132,11 @@ def stylize(
             postprocess=post_steps,
             registry=host.registry,
         )
-        check_images(path for spec in specs for path in (spec.content, *spec.styles))
         run_all(specs, registry=host.registry, output=output, device=device, seed=seed, quiet=quiet,
                 overwrite=overwrite)
 
 
-def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str], device: str, seed: int | None,
+def resume_run(run_dir: Path, overrides: Mapping[str, Any], *, plugins: Sequence[str], device: str, seed: int | None,
                quiet: bool) -> None:
     """``--resume``: check everything, then go on with the stopped run in ``run_dir``."""
     from ..runs.folder import load_resume_point
@@ -143,7 +144,6 @@ def resume_run(run_dir: Path, overrides: Sequence[str], *, plugins: Sequence[str
     host = load_host(plugins)
     point = load_resume_point(run_dir, registry=host.registry, overrides=overrides)
     check_writable_dir(run_dir, what="run folder")
-    check_images([point.spec.content, *point.spec.styles])
     run_all([point.spec], registry=host.registry, output=run_dir.parent, device=device, seed=seed, quiet=quiet,
             overwrite=False, resume=point)
 
@@ -152,12 +152,12 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
             quiet: bool, overwrite: bool, resume: ResumePoint | None = None) -> None:
     """Run ``specs`` in order, printing each result's paths; the first Ctrl-C or SIGTERM
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
-    from ..engine.devices import resolve_device
     from ..engine.outcomes import chain
+    from ..engine.painter import Painters
     from ..runs.folder import mark_record, run_stylize
     from .progress import ProgressBar
 
-    resolve_device(device)
+    painters = Painters(registry, device)
     with StopOnSignal() as interrupt:
         for spec in specs:
             if interrupt.triggered:
@@ -175,6 +175,7 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
                     overwrite=overwrite,
                     callback=chain([progress, interrupt]),
                     resume=resume,
+                    painters=painters,
                 )
             click.echo(str(result.image))
             for path in result.processed:
@@ -195,12 +196,12 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
 
 def size_line(spec: RunSpec) -> str:
     """``siayn: run 'default': 256x192 px output from the 512x384 px tubingen.jpg ...``."""
-    from ..io.images import output_size, read_image
     from ..engine.schedule import reference_size
 
     options = spec.options
-    content_size = read_image(spec.content).size
-    width, height = output_size(content_size, longer_side=options.size, scale=options.scaler)
+    assert spec.pictures is not None
+    content_size = spec.pictures.content.size
+    width, height = spec.size
     line = (f"siayn: run {spec.name!r}: {width}x{height} px output from the "
             f"{content_size[0]}x{content_size[1]} px {spec.content.name}")
     if spec.capped:

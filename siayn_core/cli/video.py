@@ -57,14 +57,11 @@ def video(clip: Path | None, styles: tuple[Path, ...], config_path: Path | None,
 
     Stopped (Ctrl-C), the same command goes on from the last finished frame.
     """
-    from ..config.build import build_options
-    from ..config.components import check_components
     from ..config.loader import apply_overrides, check_override_keys, overridden_keys
     from ..config.files import parse_overrides
-    from ..config.checks import check_images
     from ..runs.interrupts import StopOnSignal
     from ..plugin.options import build
-    from ..video.clip import default_clip_size, stylize_clip
+    from ..video.clip import resolve_clip_run, stylize_clip
     from ..io.clips import read_clip
     from ..video.options import VideoConfig, VideoOptions, read_video_config
 
@@ -82,20 +79,19 @@ def video(clip: Path | None, styles: tuple[Path, ...], config_path: Path | None,
     check_override_keys(parsed)
     with pixel_limit(None):
         check_writable_dir(target.parent if str(target.parent) else Path("."))
-        check_images(style_paths)
         given = {**config.video, **video_overrides, **{key: value for key, value in
                  (("temporal_weight", temporal_weight), ("later_steps", later_steps), ("fps", fps))
                  if value is not None}}
         video_options = build(VideoOptions, given, where="siayn video")
         frames = read_clip(clip, fps=video_options.fps)
         settings: dict[str, Any] = {**config.settings, "style": [str(path) for path in style_paths]}
-        settings["size"] = size or settings.get("size") or default_clip_size(frames)
+        settings["size"] = size or settings.get("size")
         if post_steps:
             settings["postprocess"] = [*(settings.get("postprocess") or []), *post_steps]
-        options = build_options(apply_overrides(settings, parsed), where="siayn video",
-                                from_command_line=overridden_keys(parsed))
         host = load_host(plugins)
-        check_components(options, host.registry, where="siayn video")
+        spec = resolve_clip_run(apply_overrides(settings, parsed), frames, where="siayn video",
+                                registry=host.registry, from_command_line=overridden_keys(parsed))
+        options = spec.options
         runner = None
         if executor is not None or workers is not None:
             runner = host.registry.create("executor", executor or "local",

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plugin.options import option
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: How a style image is sized for each stage (``style_resize``).
 STYLE_RESIZE_MODES = ("stretch", "short-side", "none")
@@ -272,8 +275,20 @@ COMPONENT_KEYS: dict[str, tuple[str, str]] = {
 
 
 @dataclass(frozen=True)
+class RunPictures:
+    """A run's pictures, decoded once: the photo, the styles and the side images."""
+
+    content: Image.Image
+    styles: tuple[Image.Image, ...]
+    masks: tuple[Image.Image, ...] = ()
+    content_mask: Image.Image | None = None
+    fine_style: Image.Image | None = None
+
+
+@dataclass(frozen=True)
 class RunSpec:
-    """One resolved run: its name, options and the image files they name."""
+    """One resolved run (:func:`siayn_core.config.resolve.resolve_run`): its name, options,
+    the image files they name, the pictures decoded from them and the output size."""
 
     name: str
     options: StylizeOptions
@@ -286,6 +301,9 @@ class RunSpec:
     masks: tuple[Path, ...] = ()
     content_mask: Path | None = None
     fine_style: Path | None = None
+    #: The output's ``(width, height)``, computed once from the photo and the options.
+    size: tuple[int, int] = (0, 0)
+    pictures: RunPictures | None = None
 
     @property
     def where(self) -> str:

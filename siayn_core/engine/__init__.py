@@ -6,7 +6,6 @@ stages, tiles, guides, colour control and the temporal term. No files, no CLI.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 __all__ = ["stylize"]
@@ -14,5 +13,7 @@ __all__ = ["stylize"]
 
 def __getattr__(name: str) -> Any:
     if name == "stylize":
-        return importlib.import_module(".loop", __name__).stylize
+        from .painter import stylize
+
+        return stylize
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

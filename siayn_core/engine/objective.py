@@ -8,7 +8,7 @@ the parts an objective is made of through :class:`WeightedObjective`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
@@ -43,14 +43,27 @@ class WeightedObjective(Protocol):
         ...
 
 
+#: Where an objective gets a style's targets: ``(style, layers, compute) -> targets``, calling
+#: ``compute`` only for a picture and size it has not seen (:meth:`Painter.style_targets`).
+StyleTargets = Callable[[torch.Tensor, Sequence[str], Callable[[], dict[str, torch.Tensor]]], dict[str, torch.Tensor]]
+
+
 class Objective:
     """The weighted loss of a generated image against targets fixed at one image size.
 
     One backbone forward pass per evaluation serves the content and every style loss.
     """
 
-    def __init__(self, options: StylizeOptions, components: Mapping[str, Any], n_styles: int) -> None:
+    def __init__(
+        self,
+        options: StylizeOptions,
+        components: Mapping[str, Any],
+        n_styles: int,
+        *,
+        style_targets: StyleTargets | None = None,
+    ) -> None:
         self.extractor = components["backbone"]
+        self.cached_style_targets = style_targets
         self.content_loss = components["content_loss"]
         self.style_loss = components["style_loss"]
         self.tv_loss = components["tv_loss"] if options.tv_weight else None
@@ -88,11 +101,14 @@ class Objective:
         self.style_guides, self.style_shares = self.layer_guides(guides or [None] * len(styles), shapes)
         self.style_targets = []
         for style, coefficients, shares in zip(styles, self.style_coefficients, self.style_shares):
-            features = self._features_of(style, "style")
-            self.style_targets.append({
-                layer: self.style_loss.target(features[layer])
-                for layer, c in coefficients.items() if c and shares.get(layer, 1.0)
-            })
+            layers = [layer for layer, c in coefficients.items() if c and shares.get(layer, 1.0)]
+
+            def compute(style: torch.Tensor = style, layers: list[str] = layers) -> dict[str, torch.Tensor]:
+                features = self._features_of(style, "style")
+                return {layer: self.style_loss.target(features[layer]) for layer in layers}
+
+            cache = self.cached_style_targets
+            self.style_targets.append(compute() if cache is None else cache(style, layers, compute))
 
     def layer_guides(
         self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]

@@ -1,6 +1,6 @@
 """What a run hands back: the :class:`Iterate` a callback sees after each step, the
 :class:`StylizeResult` of a run, and :class:`DivergedError` for a run whose loss stopped
-being finite. :func:`siayn_core.engine.loop.stylize` makes them; runs, the CLI and the GUI read them.
+being finite. :func:`siayn_core.engine.painter.stylize` makes them; runs, the CLI and the GUI read them.
 """
 
 from __future__ import annotations

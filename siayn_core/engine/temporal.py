@@ -1,7 +1,7 @@
 """The temporal term of a stylized clip's frame (Ruder et al., GCPR 2016, eq. 7): the image
 held to the previous stylized frame warped onto it, where the flow can be trusted.
 
-:class:`TemporalTerm` is what :func:`siayn_core.engine.loop.stylize` takes; the engine wraps each
+:class:`TemporalTerm` is what :func:`siayn_core.engine.painter.stylize` takes; the engine wraps each
 stage's objective in a :class:`TemporalObjective` at that stage's size.
 """
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from ..config.schema import RunSpec
     from ..engine.loop import Iterate
+    from ..engine.painter import Painters
     from ..runs.folder import RunOutput
     from ..host.registry import Registry
 
@@ -143,6 +144,17 @@ class GuiBackend:
         self.form: Form = build_form(registry, max_styles=max_styles)
         self.flags = StopFlags()
         self.last_runs: dict[str, tuple[RunSpec, RunOutput]] = {}
+        self._painters: Painters | None = None
+
+    @property
+    def painters(self) -> Painters:
+        """The built components of this server's runs: a rerun with the same components and
+        styles loads no weights and computes no style targets again."""
+        if self._painters is None:
+            from ..engine.painter import Painters
+
+            self._painters = Painters(self.registry, self.device)
+        return self._painters
 
     # --- building a run --------------------------------------------------------------------
 
@@ -151,22 +163,10 @@ class GuiBackend:
 
         :raises SiaynError: naming the first bad value, as the config loader words it.
         """
-        from ..config.schema import RunSpec
-        from ..config.build import build_options
-        from ..config.components import check_components
-        from ..config.loader import side_images
+        from ..config.resolve import ImageReader, resolve_run
 
         settings = run_settings(self.form, values, self.registry)
-        where = "the form"
-        options = build_options(settings, where=where)
-        check_components(options, self.registry, where=where)
-        return RunSpec(
-            name=RUN_NAME,
-            options=options,
-            content=Path(options.content),
-            styles=tuple(Path(style) for style in options.style),
-            **side_images(options, (), where=where),
-        )
+        return resolve_run(RUN_NAME, settings, where="the form", registry=self.registry, reader=ImageReader())
 
     # --- running ----------------------------------------------------------------------------
 
@@ -197,7 +197,7 @@ class GuiBackend:
             from ..runs.folder import run_stylize
 
             return run_stylize(spec, registry=self.registry, output_dir=self.output_dir, device=self.device,
-                               seed=None, callback=on_step)
+                               seed=None, callback=on_step, painters=self.painters)
 
         worker = Worker(work, name="siayn-gui-run")
         try:

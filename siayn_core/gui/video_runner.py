@@ -37,11 +37,9 @@ def run_video(backend: GuiBackend, values: Mapping[Key, Any], *, session: str = 
 
     :raises SiaynError: for no clip, a clip that cannot be read, or a bad form value.
     """
-    from ..config.build import build_options
-    from ..config.components import check_components
     from ..plugin.options import build
     from ..runs.folder import claim_run_dir
-    from ..video.clip import default_clip_size, stylize_clip
+    from ..video.clip import resolve_clip_run, stylize_clip
     from ..io.clips import read_clip
     from ..video.options import VideoOptions
 
@@ -55,9 +53,7 @@ def run_video(backend: GuiBackend, values: Mapping[Key, Any], *, session: str = 
     video = build(VideoOptions, {name: value for name, value in given.items() if value is not None},
                   where="the video options")
     frames = read_clip(Path(clip), fps=video.fps)
-    settings["size"] = settings.get("size") or default_clip_size(frames)
-    options = build_options(settings, where="the form")
-    check_components(options, backend.registry, where="the form")
+    options = resolve_clip_run(settings, frames, where="the form", registry=backend.registry).options
     target = claim_run_dir(backend.output_dir, VIDEO_RUN_NAME, overwrite=False) / f"{Path(clip).stem}-stylized.mp4"
     flag = backend.flags.begin(session)
     started = time.monotonic()

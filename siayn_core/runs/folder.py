@@ -27,14 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.schema import RunSpec
 
-from ..config.build import build_options
-from ..config.components import check_components
-from ..config.loader import apply_overrides, overridden_keys, side_images
-from ..config.files import expand_user, parse_overrides, resolve_file
-from ..engine.loop import stylize
+from ..config.files import expand_user, parse_overrides
+from ..config.loader import apply_overrides, overridden_keys
+from ..config.resolve import ImageReader, resolve_run, with_pictures
+from ..engine.painter import Painters, stylize
 from ..engine.outcomes import Callback, DivergedError, Iterate, StylizeResult, chain
 from ..plugin.errors import SiaynError
-from ..io.images import output_size, read_image, resize, to_pil, write_image, write_text
+from ..io.images import read_image, resize, to_pil, write_image, write_text
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -123,6 +122,7 @@ def run_stylize(
     callback: Callback | None = None,
     overwrite: bool = False,
     resume: ResumePoint | None = None,
+    painters: Painters | None = None,
 ) -> RunOutput:
     """Run one config run and write its files under ``output_dir``.
 
@@ -133,27 +133,28 @@ def run_stylize(
     :param callback: called after every step (a progress bar, a GUI preview); True stops the run.
     :param resume: go on with a stopped run (:func:`load_resume_point`) in its own folder,
         from its saved image and step; ``spec`` and ``output_dir`` are then ignored.
+    :param painters: built components to reuse across runs (the GUI's, a batch worker's);
+        by default they are built for this run.
     :raises DivergedError: after saving the last image with a finite loss and ``run.json``
         (marked ``"diverged": true``).
     """
     if resume is not None:
         spec = resume.spec
     options = spec.options
-    content = read_image(spec.content)
-    styles = [read_image(path) for path in spec.styles]
+    spec = with_pictures(spec)
+    pictures = spec.pictures
+    assert pictures is not None
     run_dir = resume.run_dir if resume else claim_run_dir(Path(output_dir), spec.name, overwrite=overwrite)
     image_path = resume.image_path if resume else run_dir / f"{result_stem(spec.content, spec.styles)}.png"
     frames = (
-        FrameWriter(run_dir / "frames", options.save_every, options.num_steps,
-                    output_size(content.size, longer_side=options.size, scale=options.scaler),
-                    fresh=resume is None)
+        FrameWriter(run_dir / "frames", options.save_every, options.num_steps, spec.size, fresh=resume is None)
         if options.save_every
         else None
     )
     try:
         result = stylize(
-            content,
-            styles,
+            pictures.content,
+            pictures.styles,
             options,
             registry=registry,
             device=device,
@@ -161,9 +162,10 @@ def run_stylize(
             callback=chain([frames, callback]),
             start=resume.image if resume else None,
             steps_done=resume.steps_done if resume else 0,
-            masks=[read_image(path) for path in spec.masks],
-            content_mask=read_image(spec.content_mask) if spec.content_mask else None,
-            fine_style=read_image(spec.fine_style) if spec.fine_style else None,
+            masks=pictures.masks,
+            content_mask=pictures.content_mask,
+            fine_style=pictures.fine_style,
+            painter=None if painters is None else painters.for_options(options),
         )
     except DivergedError as error:
         if error.result is None:
@@ -356,20 +358,14 @@ def load_resume_point(
     where = f"run {name!r} in {run_json}"
     if not isinstance(overrides, Mapping):
         overrides = parse_overrides(overrides)
-    options = build_options(
-        apply_overrides(config, overrides), where=where, from_command_line=overridden_keys(overrides)
-    )
-    if steps >= options.num_steps:
+    source = Path(record["source"]) if isinstance(record.get("source"), str) else None
+    spec = resolve_run(name, apply_overrides(config, overrides), where=where, registry=registry,
+                       reader=ImageReader(), config_file=source, from_command_line=overridden_keys(overrides))
+    if steps >= spec.options.num_steps:
         raise SiaynError(
-            f"{where} has taken all its {options.num_steps} steps: nothing to resume "
+            f"{where} has taken all its {spec.options.num_steps} steps: nothing to resume "
             f"(add --set num_steps=N with N above {steps} to go on)"
         )
-    content = resolve_file(options.content, (), what=f"content image of {where}")
-    styles = tuple(resolve_file(style, (), what=f"style image of {where}") for style in options.style)
-    source = Path(record["source"]) if isinstance(record.get("source"), str) else None
-    spec = RunSpec(name=name, options=options, content=content, styles=styles, source=source,
-                   **side_images(options, (), where=where))
-    check_components(options, registry, where=where)
     # The image sits in the run's folder, wherever that folder was moved since.
     image_path = run_dir / Path(str(record.get("output") or "")).name
     if not image_path.is_file():

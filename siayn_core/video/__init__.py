@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 __all__ = ["stylize_clip"]
@@ -13,5 +12,7 @@ __all__ = ["stylize_clip"]
 
 def __getattr__(name: str) -> Any:
     if name == "stylize_clip":
-        return importlib.import_module(".clip", __name__).stylize_clip
+        from .clip import stylize_clip
+
+        return stylize_clip
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

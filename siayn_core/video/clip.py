@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from .shots import INPUT_DIR, ShotJob, find_shots, frame_name, run_shot, stylize
 
 if TYPE_CHECKING:
     from ..batch.jobs import Executor, JobOutcome
-    from ..config.schema import StylizeOptions
+    from ..config.schema import RunSpec, StylizeOptions
     from ..host.registry import Registry
     from ..io.clips import Clip
 
@@ -53,6 +53,25 @@ def default_clip_size(clip: Clip) -> int:
     from ..config.loader import DEFAULT_PHOTO_SIZE
 
     return min(DEFAULT_PHOTO_SIZE, max(clip.frames[0].size))
+
+
+def resolve_clip_run(
+    settings: Mapping[str, Any], clip: Clip, *, where: str, registry: Registry,
+    from_command_line: Collection[str] = (),
+) -> RunSpec:
+    """A clip's stylize settings through the one resolver, the clip's first frame in the
+    photo's place: the options validated, the styles decoded, the frames' output size computed
+    and checked against the pixel limit, the components checked. Without ``size``, the longer
+    side is :func:`default_clip_size`."""
+    from ..config.resolve import ImageReader, resolve_run
+
+    reader = ImageReader()
+    first_frame = Path(f"<first frame of {clip.source.name}>")
+    reader.supply(first_frame, clip.frames[0])
+    settings = {**settings, "content": str(first_frame)}
+    settings["size"] = settings.get("size") or default_clip_size(clip)
+    return resolve_run("video", settings, where=where, registry=registry, reader=reader,
+                       from_command_line=from_command_line)
 
 
 def frames_dir_for(target: Path) -> Path:
@@ -137,8 +156,13 @@ def _run_here(shots: Sequence[ShotJob], registry: Registry, after_frame: Callabl
         stopped = after_frame()
         return stopped
 
+    if not shots:
+        return
+    from ..engine.painter import Painters
+
+    painters = Painters(registry, shots[0].device)
     for shot in shots:
-        run_shot(shot, registry=registry, on_frame=frame_done)
+        run_shot(shot, registry=registry, painters=painters, on_frame=frame_done)
         if stopped:
             return
 

@@ -22,6 +22,7 @@ from PIL import Image
 if TYPE_CHECKING:
     from ..config.schema import StylizeOptions
     from ..engine.outcomes import StylizeResult
+    from ..engine.painter import Painters
     from ..host.registry import Registry
     from .options import VideoOptions
 
@@ -74,9 +75,9 @@ class ShotJob:
         """This shot with ``threads`` CPU threads, unless its own number was chosen."""
         return self if self.threads is not None else dataclasses.replace(self, threads=threads)
 
-    def execute(self, registry: Registry) -> tuple[Path, Path, int | None]:
+    def execute(self, registry: Registry, painters: Painters) -> tuple[Path, Path, int | None]:
         """Stylize the shot's frames not done yet; returns its last frame, the clip's folder and seed."""
-        return run_shot(self, registry=registry), self.folder, self.seed
+        return run_shot(self, registry=registry, painters=painters), self.folder, self.seed
 
     @property
     def record(self) -> Path:
@@ -97,28 +98,39 @@ class ShotJob:
         return done
 
 
-def run_shot(job: ShotJob, *, registry: Registry,
+def run_shot(job: ShotJob, *, registry: Registry, painters: Painters | None = None,
              on_frame: Callable[[int], bool | None] | None = None) -> Path:
     """Stylize ``job``'s frames from the first not done, writing each frame and the shot's
-    record as it ends; ``on_frame(index)`` after each frame may return True to stop there."""
+    record as it ends; ``on_frame(index)`` after each frame may return True to stop there.
+
+    :param painters: built components shared with other shots (the backbone is loaded, and
+        each style's targets computed, once per stage size for all the frames).
+    """
+    from ..engine.painter import Painters
     from ..io.images import read_image, to_pil, write_image, write_text
 
+    painters = Painters(registry, job.device) if painters is None else painters
     done = job.finished()
     styles = [read_image(path) for path in job.styles]
     temporal_loss = registry.create("loss", job.video.temporal_loss)
     first_options = dataclasses.replace(job.options, size=None, scaler=1.0, postprocess=[])
     later_options = dataclasses.replace(first_options, num_steps=job.video.later_steps
                                         or max(1, job.options.num_steps // 2))
+    before: Image.Image | None = None
+    stylized: Image.Image | None = None
     for index in range(job.first + len(done), job.stop):
         frame = read_image(job.folder / INPUT_DIR / frame_name(index))
         if index == job.first:
-            result = _stylize(frame, styles, first_options, registry, job, index)
+            result = _stylize(frame, styles, first_options, painters, job, index)
         else:
-            before = read_image(job.folder / INPUT_DIR / frame_name(index - 1))
-            stylized = read_image(stylized_frame(job.folder, index - 1))
-            result = _stylize(frame, styles, later_options, registry, job, index,
+            if before is None or stylized is None:  # going on with a shot stopped before this frame
+                before = read_image(job.folder / INPUT_DIR / frame_name(index - 1))
+                stylized = read_image(stylized_frame(job.folder, index - 1))
+            result = _stylize(frame, styles, later_options, painters, job, index,
                               after=(before, stylized, temporal_loss))
-        write_image(to_pil(result.image), stylized_frame(job.folder, index))
+        picture = to_pil(result.image)
+        write_image(picture, stylized_frame(job.folder, index))
+        before, stylized = frame, picture
         done.append({"file": frame_name(index), "seconds": round(result.seconds, 3), "steps": result.steps,
                      "loss": result.losses[-1] if result.losses else None})
         write_text(json.dumps(done, indent=2) + "\n", job.record)
@@ -131,7 +143,7 @@ def _stylize(
     frame: Image.Image,
     styles: Sequence[Image.Image],
     options: StylizeOptions,
-    registry: Registry,
+    painters: Painters,
     job: ShotJob,
     index: int,
     *,
@@ -139,18 +151,16 @@ def _stylize(
 ) -> StylizeResult:
     """One frame: on its own, or ``after`` the previous frame (its input, its stylized
     version, the temporal loss): started from that warped onto it, held there by the loss."""
-    from ..engine.loop import stylize
-
+    painter = painters.for_options(options)
     if after is None:
-        return stylize(frame, styles, options, registry=registry, device=job.device, seed=job.seed + index)
+        return painter.paint(frame, styles, options, seed=job.seed + index)
     from ..engine.temporal import TemporalTerm
 
     before, stylized, loss = after
     warped, trusted = warp_previous(before, frame, stylized)
     weight = job.video.temporal_weight
     temporal = TemporalTerm(warped, trusted, loss, weight) if weight else None
-    return stylize(frame, styles, options, registry=registry, device=job.device, seed=job.seed + index,
-                   start=warped, temporal=temporal)
+    return painter.paint(frame, styles, options, seed=job.seed + index, start=warped, temporal=temporal)
 
 
 def warp_previous(before: Image.Image, after: Image.Image, stylized: Image.Image) -> tuple[Image.Image, Image.Image]:
