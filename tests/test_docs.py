@@ -73,6 +73,17 @@ def test_every_path_of_the_api_reference_imports(path: str) -> None:
     assert resolve(path) is not None
 
 
+def dotted_paths_in_docs() -> list[str]:
+    """Every ``siayn_core.a.b`` path the docs and the README name."""
+    pages = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
+    return sorted({path for page in pages for path in re.findall(r"(?<![\w.])(siayn_core(?:\.\w+)+)", page.read_text())})
+
+
+@pytest.mark.parametrize("path", dotted_paths_in_docs())
+def test_every_module_path_the_docs_name_imports(path: str) -> None:
+    assert resolve(path) is not None
+
+
 @pytest.mark.parametrize(("published", "now"), PUBLISHED_PATHS.items())
 def test_every_published_module_path_still_imports(published: str, now: str) -> None:
     assert resolve(published) is resolve(now)
