@@ -42,7 +42,9 @@ def root_names(root: Path) -> dict[str, str | None]:
     for node in ast.parse((root / "__init__.py").read_text()).body:
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
             names.update({alias.asname or alias.name: f"{package}.{node.module}" for alias in node.names})
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "_LAZY":
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and any(
+                isinstance(target, ast.Name) and target.id == "_LAZY"
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])):
             names.update({name: package + module for name, module in ast.literal_eval(node.value).items()})
     return names
 
@@ -133,6 +135,13 @@ def test_every_form_of_an_upward_import_is_found(tmp_path: Path, code: str) -> N
     (root / "plugin" / "options.py").unlink()
     (root / "config" / "options.py").write_text(code)
     assert upward_imports(core_imports(root)) == []
+
+
+def test_names_imported_from_the_package_root_are_traced_to_their_modules() -> None:
+    names = root_names(CORE)
+    assert names["stylize"] == "siayn_core.api"
+    assert names["SiaynError"] == "siayn_core.plugin.errors"
+    assert "__version__" not in names
 
 
 def test_every_subpackage_of_the_core_has_a_layer() -> None:
