@@ -122,8 +122,8 @@ _LAZY: dict[str, str] = {
     "write_image": ".io.images",
     "write_text": ".io.images",
     "atomic_path": ".io.images",
-    "image_files": ".postprocess.chain",
-    "unique_path": ".postprocess.chain",
+    "image_files": ".io.images",
+    "unique_path": ".io.images",
 }
 
 __all__ = [*PLUGIN_API, *LIBRARY_API]

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from siayn_core import PostprocessContext, SiaynError, load_plugins
-from siayn_core.postprocess.chain import apply_postprocessors, image_files, parse_steps, unique_path
+from siayn_core.io.images import image_files, unique_path
+from siayn_core.postprocess.chain import apply_postprocessors, parse_steps
 
 from .conftest import REPO
 

@@ -113,7 +113,7 @@ def expand_images(entries: Any, base: Path, *, what: str, source: Path) -> list[
     """The image files ``entries`` name (one string or a list): files, folders (the images
     inside, in natural order) or globs, relative to ``base``, or a bundled example's name;
     each file once."""
-    from ..postprocess.chain import image_files
+    from ..io.images import image_files
 
     if isinstance(entries, str):
         entries = [entries]

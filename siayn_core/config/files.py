@@ -1,5 +1,7 @@
 """What the stylize and postprocess config formats share: a YAML file of named runs,
-``--set KEY=VALUE`` overrides, ``--run NAME`` selection and image path resolution."""
+``--set KEY=VALUE`` overrides and ``--run NAME`` selection. Files a config names are found
+with :func:`resolve_file` and :func:`expand_user`, which live in :mod:`siayn_core.plugin.paths`
+(the plugin API resolves files the same way) and are imported here for the config readers."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from typing import Any
 import yaml
 
 from ..plugin.errors import SiaynError, unknown_name_message
+from ..plugin.paths import expand_user, resolve_file
+
+__all__ = ["expand_user", "load_runs", "parse_overrides", "read_yaml", "resolve_file", "select_runs"]
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:
@@ -73,33 +78,3 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             overrides[key.strip()] = raw
     return overrides
-
-
-def resolve_file(value: str | os.PathLike[str], search_dirs: Sequence[Path], *, what: str) -> Path:
-    """Find a file named in a config: as a path (absolute, or relative to the working
-    directory), else inside each of ``search_dirs`` in order."""
-    candidate = expand_user(value)
-    if _exists(candidate):
-        return candidate
-    if not candidate.is_absolute():
-        for directory in search_dirs:
-            if _exists(directory / candidate):
-                return directory / candidate
-    places = ", ".join(str(d) for d in search_dirs) or "the working directory"
-    raise SiaynError(f"{what} not found: {value!s} (looked in the working directory and {places})")
-
-
-def expand_user(path: str | os.PathLike[str]) -> Path:
-    """``Path(path).expanduser()``, or the path as written when ``~user`` names no one."""
-    try:
-        return Path(path).expanduser()
-    except RuntimeError:  # "Could not determine home directory"
-        return Path(path)
-
-
-def _exists(path: Path) -> bool:
-    """``path.exists()``, False where the name cannot even be looked up (too long, say)."""
-    try:
-        return path.exists()
-    except OSError:
-        return False

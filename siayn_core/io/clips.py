@@ -33,8 +33,7 @@ def read_clip(path: str | os.PathLike[str], *, fps: float | None = None) -> Clip
     frame rate. Raises SiaynError, in one line, for a missing, unreadable or empty clip."""
     path = Path(path)
     if path.is_dir():
-        from .images import read_image
-        from ..postprocess.chain import image_files
+        from .images import image_files, read_image
 
         frames = [read_image(file) for file in image_files(path)]
         if not frames:

@@ -1,4 +1,5 @@
-"""Reading, converting and atomically writing images.
+"""Reading, converting and atomically writing images; a folder's images in natural order
+and a free file name beside existing ones.
 
 Every image that enters SIAYN goes through :func:`read_image`, so every input format
 behaves the same way: EXIF orientation honoured, the first frame of an animation,
@@ -10,13 +11,14 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
+import re
 import threading
 import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 MIN_SIDE = 8
 #: The file suffixes of images SIAYN reads (Pillow opens each of them).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+#: Files :func:`image_files` picks up (GIFs are left out: they are outputs, not frames).
+FRAME_SUFFIXES = IMAGE_SUFFIXES - {".gif"}
 #: The default pixel limit (Pillow's own); ``SIAYN_MAX_IMAGE_PIXELS`` raises or lowers it.
 DEFAULT_MAX_PIXELS = 89_478_485
 MAX_PIXELS_VARIABLE = "SIAYN_MAX_IMAGE_PIXELS"
@@ -201,6 +205,31 @@ def write_text(text: str, target: str | os.PathLike[str]) -> Path:
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return target
+
+
+def unique_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` if no file is there yet, else the first free ``stem-2.ext``, ``stem-3.ext``..."""
+    path = Path(path)
+    number = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        number += 1
+    return candidate
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name.lower())]
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The images in ``folder`` (not its subfolders) in natural order: ``frame2`` before ``frame10``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SiaynError(f"not a folder of images: {folder}" if folder.exists() else f"folder not found: {folder}")
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES
+             and not p.name.startswith(".")]
+    return sorted(files, key=_natural_key)
 
 
 @functools.cache

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from ..config.files import expand_user
 from .errors import SiaynError, unknown_name_message
+from .paths import expand_user
 
 
 def option(

@@ -168,7 +168,7 @@ class PostprocessContext:
     def find(self, name: str | Path, *, what: str) -> Path:
         """The file an option names: as given (absolute, or relative to the working
         directory), else inside each of :attr:`search_dirs`; SiaynError naming ``what`` if absent."""
-        from ..config.files import resolve_file
+        from .paths import resolve_file
 
         return resolve_file(name, self.search_dirs, what=what)
 
@@ -220,7 +220,7 @@ class PostprocessRequest:
     def require(self, key: str, value: str | None, *, what: str) -> Path:
         """The file the config's ``key`` names, resolved as :meth:`PostprocessContext.find` does;
         SiaynError naming the key and run if it is empty or absent."""
-        from ..config.files import resolve_file
+        from .paths import resolve_file
         from .errors import SiaynError
 
         if not value:

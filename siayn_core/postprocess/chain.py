@@ -1,5 +1,6 @@
 """Running postprocessors on an image: after a stylize run (its ``postprocess:`` list,
-``--post NAME``) and for ``siayn postprocess`` (whose configs :mod:`.postprocess_runs` reads).
+``--post NAME``) and for ``siayn postprocess`` (whose configs
+:mod:`siayn_core.runs.postprocess_configs` reads).
 
 A step is a postprocessor name with its options: ``"denoise"`` or
 ``{"name": "denoise", "strength": 5}``. Steps are chained: each one processes the previous
@@ -8,8 +9,6 @@ one's result.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,12 @@ from typing import Any
 from PIL import Image
 
 from ..plugin.errors import SiaynError
-from ..io.images import IMAGE_SUFFIXES, write_image
+from ..io.images import unique_path, write_image
 from ..plugin.protocols import PostprocessContext, Postprocessor
 from ..host.registry import Registry
 from ..io.resources import examples_dir
 
 KIND = "postprocessor"
-
-#: Files :func:`image_files` picks up (GIFs are left out: they are outputs, not frames).
-FRAME_SUFFIXES = IMAGE_SUFFIXES - {".gif"}
 
 # --- steps ----------------------------------------------------------------------------------
 
@@ -121,36 +117,11 @@ def save_postprocessed(
 # --- files ----------------------------------------------------------------------------------
 
 
-def unique_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` if no file is there yet, else the first free ``stem-2.ext``, ``stem-3.ext``..."""
-    path = Path(path)
-    number = 2
-    candidate = path
-    while candidate.exists():
-        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-        number += 1
-    return candidate
-
-
 def step_output_path(source: Path, step_names: Sequence[str], directory: Path | None = None) -> Path:
     """Where a result of ``source`` goes: ``<dir>/<stem>.<step>[.<step>...].png``, numbered
     if taken (nothing is overwritten)."""
     directory = source.parent if directory is None else directory
     return unique_path(directory / f"{source.stem}.{'.'.join(step_names)}.png")
-
-
-def _natural_key(path: Path) -> list[Any]:
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name.lower())]
-
-
-def image_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The images in ``folder`` (not its subfolders) in natural order: ``frame2`` before ``frame10``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise SiaynError(f"not a folder of images: {folder}" if folder.exists() else f"folder not found: {folder}")
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES
-             and not p.name.startswith(".")]
-    return sorted(files, key=_natural_key)
 
 
 def search_dirs(config_path: Path | None) -> tuple[Path, ...]:

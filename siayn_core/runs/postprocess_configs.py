@@ -20,12 +20,12 @@ from ..plugin.options import build, option
 from ..postprocess.chain import (
     apply_postprocessors,
     build_postprocessors,
-    image_files,
     search_dirs,
     step_output_path,
 )
 from ..plugin.protocols import PostprocessJob, PostprocessRequest
 from ..host.registry import Component, Registry
+from ..io.images import image_files
 from ..io.resources import POSTPROCESS_CONFIG_NAME, bundled_config
 
 FORMAT_KIND = "postprocess-format"
