@@ -11,6 +11,7 @@ import re
 import math
 import sys
 import threading
+import time
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -417,6 +418,103 @@ def test_page_update_turns_an_update_into_widget_values(tmp_path: Path) -> None:
     assert plot["log10_loss"].tolist()[0] == 2.0 and math.isnan(plot["log10_loss"][1])  # log10 of 0: empty
     assert plot["log10_loss"].tolist()[2:] == [pytest.approx(1.954, abs=1e-3), 1.0]
     assert loss_frame(()).empty
+
+
+# --- the page as an API (gradio_client) ----------------------------------------------------
+
+API_ENDPOINTS = {"/stylize", "/video", "/stop", "/postprocess_last_result"}
+
+
+@pytest.fixture(scope="module")
+def served(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[tuple[Any, GuiBackend]]:
+    """The page served in this process on a free localhost port, and a ``gradio_client`` for it."""
+    pytest.importorskip("gradio", reason="the page needs Gradio: pip install 'siayn[gui]'")
+    client_module = pytest.importorskip("gradio_client", reason="comes with Gradio: pip install 'siayn[gui]'")
+    import socket
+
+    from siayn_core.gui.app import build_app
+    from siayn_core.io.resources import examples_dir
+
+    folder = tmp_path_factory.mktemp("gui-api")
+    backend = GuiBackend(registry, folder / "out", device="cpu")
+    app = build_app(backend, examples_dir=examples_dir())
+    app.queue(default_concurrency_limit=1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, share=False,
+               ssr_mode=False, mcp_server=False, enable_monitoring=False,
+               allowed_paths=[str((folder / "out").resolve())])
+    try:
+        client = client_module.Client(f"http://127.0.0.1:{port}/", verbose=False, analytics_enabled=False,
+                                      download_files=str(folder / "downloads"))
+        yield client, backend
+    finally:
+        app.close()
+
+
+def test_each_widget_has_a_keyword_named_after_its_config_key() -> None:
+    from siayn_core.gui.endpoints import api_names
+
+    names = api_names([("content",), ("style", 0), ("style_weight", 1), ("style_mask", 3), ("option", "num_steps"),
+                       ("component", "backbone"), ("component", "backbone", "timm:resnet", "weights"),
+                       ("postprocess",), ("postprocess", "preserve-colors", "colorspace"), ("video", "fps"),
+                       ("component", "opt", "a-b", "c"), ("component", "opt", "a_b", "c")])
+    assert list(names.values()) == [
+        "content", "style_1", "style_weight_2", "style_mask_4", "num_steps", "backbone", "backbone_timm_resnet_weights",
+        "postprocess", "postprocess_preserve_colors_colorspace", "fps", "opt_a_b_c", "opt_a_b_c_2",
+    ]
+
+
+def test_the_api_lists_named_endpoints_only_each_taking_keywords_with_defaults(served) -> None:
+    client, _ = served
+    for every in (False, True):  # True: the endpoints hidden from the docs but callable, too
+        endpoints = client.view_api(all_endpoints=every, print_info=False, return_format="dict")
+        assert set(endpoints["named_endpoints"]) == API_ENDPOINTS and not endpoints["unnamed_endpoints"]
+    stylize = endpoints["named_endpoints"]["/stylize"]
+    names = [parameter["parameter_name"] for parameter in stylize["parameters"]]
+    assert {"content", "style_1", "style_weight_2", "style_mask_1", "num_steps", "seed", "backbone",
+            "backbone_vgg16_weights", "opt_lbfgs_history_size", "postprocess", "postprocess_denoise_strength",
+            "preview_every"} <= set(names)
+    assert len(set(names)) == len(names) and all(name.isidentifier() for name in names)
+    assert all(parameter["parameter_has_default"] for parameter in stylize["parameters"])
+    assert [value["label"] for value in stylize["returns"]][:2] == ["Result", "Status"]
+    video = {parameter["parameter_name"] for parameter in endpoints["named_endpoints"]["/video"]["parameters"]}
+    assert {"clip", "later_steps", "temporal_weight"} | set(names) <= video
+    again = endpoints["named_endpoints"]["/postprocess_last_result"]["parameters"]
+    assert all(parameter["parameter_name"].startswith("postprocess") for parameter in again)
+
+
+def test_a_program_stylizes_postprocesses_and_stops_through_the_api(served, pictures) -> None:
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    client, backend = served
+    tiny = {"content": handle_file(str(pictures["photo"])), "style_1": handle_file(str(pictures["swirls"])),
+            "backbone_vgg16_weights": "none", "seed": "5", "preview_every": 10}
+    image, status, _, _, results, files = client.predict(**tiny, num_steps=3, api_name="/stylize")
+    assert "**Finished** 3 steps" in status and [result["caption"] for result in results] == ["stylized"]
+    with Image.open(image) as picture:
+        assert picture.size == (40, 32) and picture.mode == "RGB"
+        assert len(picture.getcolors(40 * 32)) > 16  # a picture, not a flat colour
+    written = backend.output_dir / "gui"
+    assert (written / "photo!-!swirls.png").is_file()
+    assert json.loads(Path(files[-1]).read_text()) == json.loads((written / "run.json").read_text())
+
+    image, status, results, files = client.predict(postprocess=["denoise"], api_name="/postprocess_last_result")
+    assert "Postprocessed" in status and (written / "photo!-!swirls.denoise.png").is_file()
+    assert [result["caption"] for result in results] == ["stylized", "denoise"] and len(files) == 3
+
+    with pytest.raises(AppError, match="nowhere"):  # a bad value fails the call with the page's message
+        client.predict(**tiny, style_layers="relu1_1, nowhere", api_name="/stylize")
+
+    job = client.submit(**{**tiny, "preview_every": 1}, num_steps=500, api_name="/stylize")
+    while len(job.outputs()) < 3 and not job.done():  # "Preparing", then the first steps' previews
+        time.sleep(0.05)
+    client.predict(api_name="/stop")  # the same client, so the same session as the run
+    status = job.result()[1]
+    assert "**Stopped** at step" in status and "of 500" in status
+    assert backend.stop(client.session_hash) == "Nothing is running."
 
 
 # --- the command ----------------------------------------------------------------------------

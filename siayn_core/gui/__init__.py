@@ -4,7 +4,9 @@
 registry, so plugins' components and options appear by themselves), :mod:`.runner` holds
 what the buttons do as plain Python (a run goes through ``run_stylize``, as on the CLI;
 :mod:`.video_runner` a clip through ``stylize_clip``),
-and :mod:`.app` lays out the Gradio page. Importing this package does not import Gradio.
+and :mod:`.app` lays out the Gradio page, whose buttons are also API endpoints (``/stylize``,
+``/video``, ``/stop``, ``/postprocess_last_result``; :mod:`.endpoints` names their keywords).
+Importing this package does not import Gradio.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import gradio as gr
 
 from ..plugin.errors import SiaynError
 from ..io.images import IMAGE_SUFFIXES
+from .endpoints import POSTPROCESS_API, STOP_API, STYLIZE_API, VIDEO_API, api_names, optional_keywords
 from .form import ComponentChoice, FormField, Key, selected_component
 from .runner import LOSS_TERMS, GuiBackend, Update
 from .video_runner import run_video, video_fields
@@ -52,7 +53,8 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
             with gr.Column(scale=5):
                 widgets[("content",)] = content = image_input("Content image", "siayn-content", value=first_content)
                 if examples["content"]:
-                    gr.Examples(examples["content"], inputs=[content], label="Bundled content images")
+                    gr.Examples(examples["content"], inputs=[content], label="Bundled content images",
+                                api_visibility="private")
                 with gr.Accordion("Video: stylize a clip instead", open=False, elem_id="siayn-video"):
                     gr.Markdown(VIDEO_INTRO)
                     video_widgets[("clip",)] = gr.File(label="Clip (a video file or a GIF)", type="filepath",
@@ -78,7 +80,7 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                             )
                         if examples["style"]:
                             gr.Examples(examples["style"], inputs=[style], label="Bundled style images",
-                                        examples_per_page=8)
+                                        examples_per_page=8, api_visibility="private")
                     style_groups.append(group)
                 with gr.Row():
                     add_style = gr.Button("Add a style image", size="sm", elem_id="siayn-add-style")
@@ -101,8 +103,8 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                     1, 50, value=5, step=1, label="preview every N steps",
                     info="how often the image and the losses update while the run goes on",
                 )
-                progress = gr.HTML(progress_html(0.0), elem_id="siayn-progress")
-                status = gr.Markdown("Ready.", elem_id="siayn-status")
+                progress = gr.HTML(progress_html(0.0), label="Progress", show_label=False, elem_id="siayn-progress")
+                status = gr.Markdown("Ready.", label="Status", show_label=False, elem_id="siayn-status")
                 result = gr.Image(label="Result", type="pil", interactive=False, format="png",
                                   elem_id="siayn-result", height=420)
                 plot = gr.LinePlot(x="step", y="log10_loss", color="term", color_map=LOSS_COLOURS,
@@ -112,15 +114,20 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                 files = gr.File(label="Download: the result, postprocessed images and run.json",
                                 file_count="multiple", interactive=False, elem_id="siayn-files")
 
-        keys = {component: key for key, component in {**widgets, **video_widgets}.items()}
+        names = api_names([*widgets, *video_widgets])
+        keys = {name: key for key, name in names.items()}
+        page_inputs = {names[key]: widget for key, widget in widgets.items()}
+        clip_inputs = {**page_inputs, **{names[key]: widget for key, widget in video_widgets.items()}}
+        postprocess_inputs = {names[key]: widget for key, widget in widgets.items() if key[0] == "postprocess"}
 
-        def collect(values: Mapping[gr.components.Component, Any]) -> dict[Key, Any]:
-            return {keys[component]: value for component, value in values.items()}
+        def collect(values: Mapping[str, Any]) -> dict[Key, Any]:
+            return {keys[name]: value for name, value in values.items()}
 
-        def stream(updates: Callable[[dict[Key, Any], str], Iterator[Update]]) -> Callable[..., Iterator[tuple]]:
+        def stream(updates: Callable[[dict[Key, Any], str], Iterator[Update]],
+                   inputs: Mapping[str, gr.components.Component]) -> Callable[..., Iterator[tuple]]:
             """An event handler showing each of ``updates``'s :class:`Update` on the page."""
 
-            def handler(values: dict[gr.components.Component, Any], request: gr.Request) -> Iterator[tuple]:
+            def handler(request: gr.Request, **values: Any) -> Iterator[tuple]:
                 # The generator re-enables Run itself, also after an error: a failed event does
                 # not reach the steps chained after it.
                 busy = (gr.Button(interactive=False), gr.Button(interactive=True))
@@ -131,16 +138,18 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
                     message = str(error) if isinstance(error, SiaynError) else f"internal error: {error!r}"
                     if not isinstance(error, SiaynError):
                         logger.exception("the run failed")
-                    gr.Warning(message, title="The run failed")
                     yield (gr.skip(), f"**Error:** {message}", gr.skip(), gr.skip(), gr.skip(), gr.skip(), *idle())
+                    # Raised after the page shows it, so that a program calling the endpoint gets an error too.
+                    raise gr.Error(message, title="The run failed", print_exception=False) from None
 
-            return handler
+            return optional_keywords(handler, inputs)
 
         run = stream(lambda values, session: backend.run(values, session=session,
-                                                         preview_every=values.get(("preview_every",)) or 5))
-        run_clip = stream(lambda values, session: run_video(backend, values, session=session))
+                                                         preview_every=values.get(("preview_every",)) or 5),
+                     page_inputs)
+        run_clip = stream(lambda values, session: run_video(backend, values, session=session), clip_inputs)
 
-        def postprocess_again(values: dict[gr.components.Component, Any], request: gr.Request) -> tuple:
+        def postprocess_again(request: gr.Request, **values: Any) -> tuple:
             try:
                 update = backend.postprocess_again(collect(values), session=request.session_hash or "local")
             except SiaynError as error:
@@ -159,24 +168,25 @@ def build_app(backend: GuiBackend, *, examples_dir: Path | None = None) -> gr.Bl
             return gr.Button(interactive=True), gr.Button(interactive=False)
 
         page_outputs = [result, status, progress, plot, gallery, files, run_button, stop_button]
-        run_button.click(running, outputs=[run_button, stop_button], queue=False).then(
-            run, inputs=set(widgets.values()), outputs=page_outputs,
-            show_progress="hidden", concurrency_id="stylize", concurrency_limit=1,
+        run_button.click(running, outputs=[run_button, stop_button], queue=False, api_visibility="private").then(
+            run, inputs_kwargs=page_inputs, outputs=page_outputs, api_name="stylize",
+            api_description=STYLIZE_API, show_progress="hidden", concurrency_id="stylize", concurrency_limit=1,
         )
-        video_button.click(running, outputs=[run_button, stop_button], queue=False).then(
-            run_clip, inputs=set(widgets.values()) | set(video_widgets.values()), outputs=page_outputs,
-            show_progress="hidden", concurrency_id="stylize", concurrency_limit=1,
+        video_button.click(running, outputs=[run_button, stop_button], queue=False, api_visibility="private").then(
+            run_clip, inputs_kwargs=clip_inputs, outputs=page_outputs, api_name="video",
+            api_description=VIDEO_API, show_progress="hidden", concurrency_id="stylize", concurrency_limit=1,
         )
-        stop_button.click(stop, queue=False)
-        again_button.click(postprocess_again, inputs=set(widgets.values()), outputs=[result, status, gallery, files],
-                           concurrency_id="stylize")
+        stop_button.click(stop, queue=False, api_name="stop", api_description=STOP_API)
+        again_button.click(optional_keywords(postprocess_again, postprocess_inputs), inputs_kwargs=postprocess_inputs,
+                           outputs=[result, status, gallery, files], api_name="postprocess_last_result",
+                           api_description=POSTPROCESS_API, concurrency_id="stylize")
         add_style.click(
             lambda count: show_styles(count + 1, form.max_styles), inputs=[style_count],
-            outputs=[style_count, *style_groups], queue=False,
+            outputs=[style_count, *style_groups], queue=False, api_visibility="private",
         )
         remove_style.click(
             lambda count: show_styles(count - 1, form.max_styles), inputs=[style_count],
-            outputs=[style_count, *style_groups], queue=False,
+            outputs=[style_count, *style_groups], queue=False, api_visibility="private",
         )
     return app
 
@@ -221,6 +231,7 @@ def component_widgets(backend: GuiBackend, entry: ComponentChoice, widgets: dict
         groups.append(group)
     dropdown.change(
         lambda value: component_groups(backend, entry, value), inputs=[dropdown], outputs=groups, queue=False,
+        api_visibility="private",
     )
 
 
@@ -252,7 +263,7 @@ def postprocess_widgets(backend: GuiBackend, widgets: dict[Key, Any]) -> None:
     ticked.change(
         lambda chosen: [gr.Group(visible=name in (chosen or []) and bool(form.postprocessors[name]))
                         for name in names],
-        inputs=[ticked], outputs=groups, queue=False,
+        inputs=[ticked], outputs=groups, queue=False, api_visibility="private",
     )
 
 
