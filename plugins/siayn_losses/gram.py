@@ -97,9 +97,7 @@ def _convolution_is_faster(features: torch.Tensor, symmetric: torch.Tensor) -> b
     """Whether oneDNN's 1x1 convolution beats BLAS's matrix product for this feature shape,
     timed once per shape and thread count (as ``cudnn.benchmark`` picks convolutions).
 
-    Which wins depends on the CPU and its BLAS: on a 2-core AMD EPYC the convolution took
-    half the time at every VGG style layer; on a 2-core Xeon it took 3 to 12 times as long
-    at 64 channels and 512x512 px, as long from 256 channels on (docs/performance.md).
+    Which wins depends on the CPU, its BLAS and the layer's shape (docs/performance.md).
     The two agree to float32 rounding.
     """
     key = (*features.shape[1:], torch.get_num_threads())
