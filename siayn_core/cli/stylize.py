@@ -153,7 +153,8 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
     from ..engine.devices import resolve_device
     from ..engine.outcomes import chain
-    from ..runs.folder import mark_record, run_stylize
+    from ..runs.folder import run_stylize
+    from ..runs.record import mark_record
     from .progress import ProgressBar
 
     resolve_device(device)
