@@ -26,6 +26,7 @@ if __name__ == "__main__" and not __package__:
     sys.exit("run the benchmark from the repository root as: python -m benchmarks.run [--quick]")
 
 from . import judged, memory, overhead, quality, variants  # noqa: E402
+from siayn_core.cli.heap import pad_heap_for_runs  # noqa: E402
 from .common import DEFAULT_WEIGHTS, RESULTS, Session, conditions, registry  # noqa: E402
 
 SECTIONS = {"overhead": overhead, "variants": variants, "quality": quality, "judged": judged, "memory": memory}
@@ -57,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen sections in order, saving after each part, then print their tables."""
     args = parser().parse_args(argv)
+    pad_heap_for_runs()  # as `siayn` does, so the runs measured are the command's
     import torch
 
     threads = args.threads or os.cpu_count() or 1

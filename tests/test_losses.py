@@ -115,18 +115,58 @@ def test_both_gram_backward_products_match_a_float64_reference(registry, monkeyp
     assert ours.grad.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_the_backward_product_is_timed_once_per_feature_shape() -> None:
+def test_the_backward_product_is_timed_once_per_feature_shape(monkeypatch) -> None:
     from siayn_losses import gram as gram_module
 
+    timings: list[tuple[int, ...]] = []
+    real = gram_module._fastest_runs
+    monkeypatch.setattr(gram_module, "_fastest_runs",
+                        lambda ways, features, symmetric: timings.append(features.shape) or real(ways, features, symmetric))
+    choices = gram_module.BackwardChoices()
     features = torch.rand(1, 8, 9, 7).contiguous(memory_format=torch.channels_last)
     symmetric = torch.rand(1, 8, 8)
-    key = (8, 9, 7, torch.get_num_threads())
-    gram_module._FASTER_BACKWARD.pop(key, None)
-    first = gram_module._convolution_is_faster(features, symmetric)
-    assert gram_module._FASTER_BACKWARD[key] is first
-    gram_module._FASTER_BACKWARD[key] = not first  # a remembered choice is not timed again
-    assert gram_module._convolution_is_faster(features, symmetric) is (not first)
-    gram_module._FASTER_BACKWARD.pop(key)
+    first = choices.convolution_is_faster(features, symmetric)
+    assert choices.convolution_is_faster(features, symmetric) is first and len(timings) == 1
+    choices.convolution_is_faster(torch.rand(1, 8, 5, 7), symmetric)
+    assert len(timings) == 2  # a new shape is timed on its own
+
+
+def test_two_threads_choosing_at_once_time_the_shape_once(monkeypatch) -> None:
+    import threading
+    import time
+
+    from siayn_losses import gram as gram_module
+
+    timings: list[str] = []
+    real = gram_module._fastest_runs
+
+    def slow_timing(ways, features, symmetric):
+        timings.append(threading.current_thread().name)
+        time.sleep(0.05)  # long enough for the other thread to ask meanwhile
+        return real(ways, features, symmetric)
+
+    monkeypatch.setattr(gram_module, "_fastest_runs", slow_timing)
+    choices = gram_module.BackwardChoices()
+    features = torch.rand(1, 8, 9, 7).contiguous(memory_format=torch.channels_last)
+    symmetric = torch.rand(1, 8, 8)
+    start = threading.Barrier(2)
+    answers: dict[str, bool] = {}
+    errors: list[BaseException] = []
+
+    def choose() -> None:
+        try:
+            start.wait()
+            answers[threading.current_thread().name] = choices.convolution_is_faster(features, symmetric)
+        except BaseException as error:  # surfaced below: a thread's exception is otherwise only printed
+            errors.append(error)
+
+    threads = [threading.Thread(target=choose, name=f"run {number}") for number in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(answers) == 2 and len(set(answers.values())) == 1
+    assert len(timings) == 1
 
 
 def test_the_timing_ignores_a_slow_first_run() -> None:

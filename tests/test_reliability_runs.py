@@ -89,7 +89,7 @@ def test_signal_saves_marks_and_exits_130_then_resume_finishes(
     assert f"interrupted by {signal_number.name}" in stderr and f"--resume {run_dir}" in stderr
     assert stdout.strip() == str(run_dir / f"{STEM}.png")
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["interrupted"] is True and record["stopped"] is True
+    assert record["interrupted"] is True and record["stopped"] is True and record["kind"] == "stylize"
     steps = record["steps"]
     assert 1 <= steps < 100000 and len(record["losses"]) == steps
     assert Image.open(run_dir / f"{STEM}.png").size == (32, 24)

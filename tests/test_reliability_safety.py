@@ -150,6 +150,19 @@ def test_every_file_is_written_through_atomic_path() -> None:
     assert direct == []
 
 
+def test_json_files_are_written_by_write_json_only() -> None:
+    """Every record (run.json, batch.json, a shot's record) goes through io/json_files.write_json:
+    one layout and one atomic write."""
+    found = []
+    for name, call, _ in calls():
+        function = call.func.attr if isinstance(call.func, ast.Attribute) else dotted(call.func)
+        dumps = [inner for arg in call.args for inner in ast.walk(arg)
+                 if isinstance(inner, ast.Call) and dotted(inner.func) == "json.dumps"]
+        if function in {"write_text", "write"} and dumps and name != "siayn_core/io/json_files.py":
+            found.append(f"{name}:{call.lineno}")
+    assert found == []
+
+
 # --- docs/errors.md ------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import click
 import pytest
 import torch
 from click.testing import CliRunner
@@ -121,6 +122,28 @@ def test_an_output_above_style_reference_says_where_it_is_optimized(tmp_path: Pa
     assert code == 0, stderr
     assert read_image(tmp_path / "out" / "default" / "photo!-!starry_night.png").size == (96, 72)
     assert "96x72 px output from the 600x450 px photo.png; optimized at 64x48 px and carried up" in stderr
+
+
+#: A measured figure: a time, a speed-up, a machine. They belong in docs/performance.md.
+MEASURED = re.compile(r"\d s on |\d (ms|s) against|\d(\.\d+)?x (faster|slower|sooner)|EPYC|Xeon|\d+(\.\d+)? ?%")
+
+
+def command_helps(command: click.Command, path: tuple[str, ...] = ()) -> dict[str, str]:
+    """The ``--help`` text of ``command`` and of every command below it."""
+    with click.Context(command, info_name=" ".join(path) or "siayn") as context:
+        helps = {" ".join(path): command.get_help(context)}
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            helps.update(command_helps(sub, (*path, name)))
+    return helps
+
+
+def test_help_texts_give_no_measured_figures_and_the_size_help_points_at_the_docs() -> None:
+    helps = command_helps(main)
+    assert {"stylize", "video", "batch"} <= helps.keys()
+    assert not {name: [found.group(0) for found in MEASURED.finditer(text)]
+                for name, text in helps.items() if MEASURED.search(text)}
+    assert "docs/stylize.md#defaults" in " ".join(helps["stylize"].split())
 
 
 def test_size_sets_the_longer_side_and_positional_runs_cap_large_photos(tmp_path: Path) -> None:

@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siayn_core import load_plugins
+from siayn_core import SiaynError, load_plugins
 from siayn_core.config.build import build_options
 from siayn_core.engine import stylize
 from siayn_core.video.flow import consistency, dense_flow
 from siayn_core.io.images import read_image, to_pil, to_tensor
 from siayn_core.io.resources import examples_dir
+from siayn_core.runs.folder import load_resume_point
 from siayn_core.video.clip import VideoOptions, frames_dir_for, stylize_clip
 from siayn_core.io.clips import read_clip, write_mp4
 from siayn_core.video.shots import find_shots, flicker
@@ -153,6 +154,14 @@ def test_shots_run_in_parallel_on_an_executor(tmp_path: Path) -> None:
     assert done.frames == 8 and record["shots"] == [[0, 4], [4, 8]]
     # Each shot's first frame starts afresh with every step; the others from the warped previous frame.
     assert [frame["steps"] for frame in record["frames"]] == [4, 2, 2, 2, 4, 2, 2, 2]
+    # The fields a stylize run's run.json has too, meaning the same there.
+    assert record["kind"] == "video" and record["device"] == "cpu" and record["seed"] == record["config"]["seed"] == 2
+    assert record["steps"] == 20 and record["seconds"] == round(sum(frame["seconds"] for frame in record["frames"]), 3)
+    assert record["output"] == str((tmp_path / "out.mp4").resolve()) and record["config"]["num_steps"] == 4
+    assert record["config"]["content"] == str(clip.source.resolve()) and record["components"]["backbone"]["plugin"]
+    assert record["versions"]["torch"] and record["postprocessed"] == [] and record["size"] == list(read_image(done.frames_dir / "frames" / "frame_00001.png").size)
+    with pytest.raises(SiaynError, match="holds a clip's frames"):
+        load_resume_point(done.frames_dir, registry=registry)
     capture = cv2.VideoCapture(str(done.video))
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 8
     capture.release()

@@ -7,6 +7,7 @@ computed the same way and ``G - T`` does not pick up a difference of implementat
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -89,25 +90,40 @@ def _backward_by_matrix_product(features: torch.Tensor, symmetric: torch.Tensor)
     return result
 
 
-#: (channels, height, width, threads) -> whether the convolution computed ``F^T S`` faster.
-_FASTER_BACKWARD: dict[tuple[int, ...], bool] = {}
+class BackwardChoices:
+    """Whether oneDNN's 1x1 convolution beats BLAS's matrix product at ``F^T S``, per feature
+    shape and thread count: timed once per key (as ``cudnn.benchmark`` picks convolutions).
+
+    Which wins depends on the CPU, its BLAS and the layer's shape (docs/performance.md).
+    The two agree to float32 rounding. Runs in several threads share the choices; one thread
+    at a time times a new shape, so no shape is timed twice and two timings never overlap.
+    """
+
+    def __init__(self) -> None:
+        self._faster: dict[tuple[int, ...], bool] = {}
+        self._lock = threading.Lock()
+
+    def convolution_is_faster(self, features: torch.Tensor, symmetric: torch.Tensor) -> bool:
+        """The choice for ``features``' shape and this thread count, timed on the first call."""
+        key = (*features.shape[1:], torch.get_num_threads())
+        faster = self._faster.get(key)
+        if faster is None:
+            with self._lock:
+                faster = self._faster.get(key)
+                if faster is None:
+                    ways = (_backward_by_convolution, _backward_by_matrix_product)
+                    convolution, product = _fastest_runs(ways, features, symmetric)
+                    faster = self._faster[key] = convolution < product
+        return faster
+
+
+#: This process's choices, shared by every loss and thread.
+_BACKWARD_CHOICES = BackwardChoices()
 
 
 def _convolution_is_faster(features: torch.Tensor, symmetric: torch.Tensor) -> bool:
-    """Whether oneDNN's 1x1 convolution beats BLAS's matrix product for this feature shape,
-    timed once per shape and thread count (as ``cudnn.benchmark`` picks convolutions).
-
-    Which wins depends on the CPU and its BLAS: on a 2-core AMD EPYC the convolution took
-    half the time at every VGG style layer; on a 2-core Xeon it took 3 to 12 times as long
-    at 64 channels and 512x512 px, as long from 256 channels on (docs/performance.md).
-    The two agree to float32 rounding.
-    """
-    key = (*features.shape[1:], torch.get_num_threads())
-    if key not in _FASTER_BACKWARD:
-        ways = (_backward_by_convolution, _backward_by_matrix_product)
-        convolution, product = _fastest_runs(ways, features, symmetric)
-        _FASTER_BACKWARD[key] = convolution < product
-    return _FASTER_BACKWARD[key]
+    """Whether the convolution computes ``F^T S`` faster for this shape (:class:`BackwardChoices`)."""
+    return _BACKWARD_CHOICES.convolution_is_faster(features, symmetric)
 
 
 #: Timed runs of each way, after one untimed run.

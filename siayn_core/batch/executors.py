@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .jobs import BatchJob, Executor, JobOutcome
+from ..io.json_files import write_json
 from ..plugin.errors import SiaynError
 
 BATCH_FILE = "batch.json"
@@ -37,7 +38,13 @@ class BatchReport:
 
 
 class BatchRecord:
-    """``batch.json``: read back for resuming, updated as runs end."""
+    """``batch.json``, the only reader and writer of it: read back for resuming, updated as runs end.
+
+    Its top level holds the batch's ``source`` and ``executor``, when it was ``updated`` and,
+    once the batch ends, its ``contact_sheet``; ``runs`` lists each run's ``name``,
+    ``content``, ``styles``, grid ``row`` and ``column``, ``status``, ``attempts``,
+    ``seconds``, ``output``, ``run_dir``, ``error`` and ``seed``.
+    """
 
     def __init__(self, output_dir: Path, jobs: Sequence[BatchJob], *, source: str, executor: str) -> None:
         self.path = output_dir / BATCH_FILE
@@ -79,11 +86,9 @@ class BatchRecord:
 
     def write(self, **extra: Any) -> None:
         """Write ``batch.json`` atomically."""
-        from ..io.images import write_text
-
         self.header.update(extra)
         data = {**self.header, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": list(self.runs.values())}
-        write_text(json.dumps(data, indent=2) + "\n", self.path)
+        write_json(data, self.path)
 
 
 def run_batch(

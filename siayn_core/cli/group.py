@@ -1,7 +1,8 @@
 """The ``siayn`` click group, with the commands of :mod:`siayn_core.cli` added to it.
 
 Exit codes: 0 success, 2 bad usage/config/input (one line on stderr), 1 internal error,
-130 interrupted.
+130 interrupted. Starting, the command pads the C library's heap for its runs
+(:mod:`.heap`), a process-wide setting the library itself never makes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import click
 
 from .. import __version__
 from .common import SiaynGroup
+from .heap import pad_heap_for_runs
 
 @click.group(cls=SiaynGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="siayn")
@@ -19,6 +21,7 @@ def main() -> None:
     Every backbone, loss, initialiser, optimizer and postprocessor is a plugin;
     see `siayn plugins list` and `siayn components list`.
     """
+    pad_heap_for_runs()
 
 
 def _add_commands() -> None:

@@ -39,8 +39,7 @@ if TYPE_CHECKING:
 @click.option(
     "--size", type=click.IntRange(min=16), default=None, metavar="PX",
     help="Longer side of the output in px (same as --set size=PX). Default for CONTENT STYLE: "
-    f"the photo's own size, capped at {DEFAULT_PHOTO_SIZE} px (the default run at 256x192 px took 98 s on a "
-    "2-core AMD EPYC: docs/stylize.md#defaults).",
+    f"the photo's own size, capped at {DEFAULT_PHOTO_SIZE} px (its run time: docs/stylize.md#defaults).",
 )
 @click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -154,7 +153,8 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
     stops the current run after its step, saves it (run.json marked interrupted) and exits 130."""
     from ..engine.outcomes import chain
     from ..engine.painter import Painters
-    from ..runs.folder import mark_record, run_stylize
+    from ..runs.folder import run_stylize
+    from ..runs.record import mark_record
     from .progress import ProgressBar
 
     painters = Painters(registry, device)

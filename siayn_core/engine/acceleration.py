@@ -9,45 +9,12 @@ extractors on the CPU and CUDA.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import functools
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 from ..plugin.errors import SiaynError
-
-#: glibc's ``mallopt`` parameter for the extra memory requested whenever the heap grows.
-_M_TOP_PAD = -2
-#: How much: about what one step's temporaries at 512 px take.
-HEAP_TOP_PAD = 1 << 30
-
-
-@functools.cache
-def pad_heap_growth() -> bool:
-    """On glibc, grow the heap in steps of :data:`HEAP_TOP_PAD` (``mallopt(M_TOP_PAD)``).
-
-    Every optimization step allocates and frees the same few hundred MB of feature maps and
-    gradients. With glibc's defaults the heap is trimmed and grown again around them at
-    every step, and each regrowth faults its pages in anew; the padding trades a higher
-    peak RSS for faster steps (docs/performance.md). It is process-wide and only
-    changes how memory is requested from the system. Returns whether it was applied
-    (never off Linux, nor where the C library has no ``mallopt``).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_TOP_PAD, HEAP_TOP_PAD))
-
 
 #: What the ``precision`` key accepts.
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -128,15 +95,13 @@ def accelerate(
     precision: str = "auto",
     compile: bool = False,
 ) -> Any:
-    """``extractor`` prepared to run fast on ``device``; the first call in a process also
-    pads the heap's growth (:func:`pad_heap_growth`).
+    """``extractor`` prepared to run fast on ``device``.
 
     :param channels_last: NHWC memory format for the network and its input; None: auto.
     :param precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (CUDA only).
     :param compile: wrap an nn.Module's forward with ``torch.compile`` (each new image size
         compiles again, so it pays off only for long runs; off by default).
     """
-    pad_heap_growth()
     dtype = autocast_dtype(precision, device)
     last = use_channels_last(channels_last, extractor, device)
     if last:

@@ -190,6 +190,18 @@ def guided_target(loss: Loss, features: torch.Tensor, guide: torch.Tensor | None
     return loss.target(features) if guide is None else loss.target(features, guide=guide)  # type: ignore[call-arg]
 
 
+def component_record(options: StylizeOptions, registry: Registry) -> dict[str, dict[str, Any]]:
+    """For each component key of a run (``backbone``, ``opt``...), the name it asks for, the
+    component and plugin that name resolves to and the component's options."""
+    record: dict[str, dict[str, Any]] = {}
+    for key, (kind, _) in COMPONENT_KEYS.items():
+        name = getattr(options, key)
+        component = registry.get(kind, name)
+        values = component_options(options, key, registry)
+        record[key] = {"name": name, "component": component.name, "plugin": component.plugin, "options": values}
+    return record
+
+
 def build_components(
     options: StylizeOptions, registry: Registry, device: torch.device
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -197,14 +209,10 @@ def build_components(
 
     The backbone entry is already the feature extractor for the run's layers, on ``device``.
     """
+    record = component_record(options, registry)
     built: dict[str, Any] = {}
-    record: dict[str, dict[str, Any]] = {}
     for key, (kind, _) in COMPONENT_KEYS.items():
-        name = getattr(options, key)
-        values = component_options(options, key, registry)
-        component = registry.get(kind, name)
-        built[key] = registry.create(kind, name, values)
-        record[key] = {"name": name, "component": component.name, "plugin": component.plugin, "options": values}
+        built[key] = registry.create(kind, record[key]["name"], record[key]["options"])
     layers = list(dict.fromkeys([*options.content_layers, *options.style_layers]))
     extractor = built["backbone"].extractor(layers)
     if isinstance(extractor, torch.nn.Module):

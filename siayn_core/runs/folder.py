@@ -1,4 +1,5 @@
-"""A run's folder: the only code that knows it and the ``run.json`` format.
+"""A stylize run's folder: the only code that knows its layout (its ``run.json`` format is
+:mod:`siayn_core.runs.record`'s).
 
 :func:`run_stylize` runs one :class:`~siayn_core.config.schema.RunSpec` through the engine and
 writes ``<output>/<run>/<content>!-!<style>.png``, ``run.json`` and the frames; a run
@@ -16,8 +17,6 @@ never stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
-import platform
 import shutil
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
@@ -33,7 +32,8 @@ from ..config.resolve import ImageReader, resolve_run, with_pictures
 from ..engine.painter import Painters, stylize
 from ..engine.outcomes import Callback, DivergedError, Iterate, StylizeResult, chain
 from ..plugin.errors import SiaynError
-from ..io.images import read_image, resize, to_pil, write_image, write_text
+from ..io.images import read_image, resize, to_pil, write_image
+from .record import RUN_FILE, read_record, stylize_record, write_record
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -191,7 +191,8 @@ def run_stylize(
         output, processed=postprocess_result(to_pil(result.image), spec, image_path, registry=registry)
     )
     if output.processed:
-        write_text(json.dumps(run_record(spec, output), indent=2) + "\n", output.metadata)
+        write_record(stylize_record(spec, output, resumed_from=resume.steps_done if resume else None),
+                     output.metadata)
     return output
 
 
@@ -215,16 +216,12 @@ def _save(
         run=spec.name,
         run_dir=run_dir,
         image=image_path,
-        metadata=run_dir / "run.json",
+        metadata=run_dir / RUN_FILE,
         result=result,
         frames=frames.directory if frames else None,
     )
-    record = run_record(spec, output)
-    if resume is not None:
-        record["resumed_from"] = resume.steps_done
-    if diverged is not None:
-        record.update(diverged=True, error=diverged)
-    write_text(json.dumps(record, indent=2) + "\n", output.metadata)
+    record = stylize_record(spec, output, resumed_from=resume.steps_done if resume else None, diverged=diverged)
+    write_record(record, output.metadata)
     return output
 
 
@@ -246,74 +243,6 @@ def postprocess_result(image: Image.Image, spec: RunSpec, image_path: Path, *, r
     )
     return save_postprocessed(image, spec.options.postprocess, image_path, registry=registry, context=context,
                               where=spec.where)
-
-
-def run_record(spec: RunSpec, output: RunOutput) -> dict[str, Any]:
-    """What ``run.json`` holds: the resolved config, the files, timings and losses."""
-    result = output.result
-    config = dataclasses.asdict(spec.options)
-    # Absolute, so that `--resume` finds the images from any working directory.
-    config["content"] = str(spec.content.resolve())
-    config["style"] = [str(path.resolve()) for path in spec.styles]
-    if spec.masks:
-        config["style_masks"] = [str(path.resolve()) for path in spec.masks]
-    for key in ("content_mask", "fine_style"):
-        if getattr(spec, key) is not None:
-            config[key] = str(getattr(spec, key).resolve())
-    config["seed"] = result.seed
-    return {
-        "run": spec.name,
-        "source": str(spec.source) if spec.source else None,
-        "config": config,
-        "output": str(output.image),
-        "postprocessed": [str(path) for path in output.processed],
-        "frames": str(output.frames) if output.frames else None,
-        "size": [int(result.image.shape[-1]), int(result.image.shape[-2])],
-        "seconds": round(result.seconds, 3),
-        "device": result.device,
-        "steps": result.steps,
-        "stopped": result.stopped,
-        "seed": result.seed,
-        "components": result.components,
-        "losses": result.losses,
-        "versions": library_versions(),
-    }
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of SIAYN, Python and the libraries a result depends on."""
-    import importlib.metadata
-
-    versions = {"python": platform.python_version()}
-    for distribution in ("siayn", "torch", "torchvision", "pillow", "numpy"):
-        try:
-            versions[distribution] = importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            versions[distribution] = "not installed"
-    return versions
-
-
-# --------------------------------------------------------------------------- run.json read back
-
-
-def read_record(run_json: Path) -> dict[str, Any]:
-    """A run's ``run.json`` as a dict, or SiaynError saying why it cannot be read."""
-    try:
-        record = json.loads(run_json.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SiaynError(f"no run.json in {run_json.parent}: not the folder of a stylize run") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SiaynError(f"cannot read {run_json}: {error}") from None
-    if not isinstance(record, dict):
-        raise SiaynError(f"cannot read {run_json}: expected a JSON object")
-    return record
-
-
-def mark_record(run_json: Path, **fields: Any) -> dict[str, Any]:
-    """Add ``fields`` to a written ``run.json`` (atomically); returns the new record."""
-    record = {**read_record(run_json), **fields}
-    write_text(json.dumps(record, indent=2) + "\n", run_json)
-    return record
 
 
 @dataclass(frozen=True)
@@ -349,8 +278,10 @@ def load_resume_point(
     run_dir = expand_user(run_dir)
     if not run_dir.is_dir():
         raise SiaynError(f"cannot resume {run_dir}: " + ("not a folder" if run_dir.exists() else "folder not found"))
-    run_json = run_dir / "run.json"
+    run_json = run_dir / RUN_FILE
     record = read_record(run_json)
+    if record.get("kind") == "video":
+        raise SiaynError(f"cannot resume {run_dir}: it holds a clip's frames; the same `siayn video` command goes on")
     config, steps, losses = record.get("config"), record.get("steps"), record.get("losses")
     if not isinstance(config, Mapping) or not isinstance(steps, int) or not isinstance(losses, list):
         raise SiaynError(f"cannot resume from {run_json}: it lacks the run's config, steps or losses")

@@ -6,7 +6,8 @@ another, each starting from the previous one warped by the optical flow
 A clip's run folder (``<OUT>.frames/``) holds the clip's frames at the output size
 (``input/``), the stylized frames (``frames/``), each shot's record (``shots/``) and
 ``run.json`` (the clip, the settings, the seed, the shots and, once finished, every frame's
-seconds and losses). The same command again goes on from each shot's last finished frame;
+seconds and losses; written and read by :mod:`siayn_core.runs.record`, which knows its
+format). The same command again goes on from each shot's last finished frame;
 frame ``i``'s seed is the clip's seed plus ``i`` and each frame starts from the saved 8-bit
 previous frame, so a resumed clip has the same frames as one that never stopped.
 """
@@ -14,7 +15,6 @@ previous frame, so a resumed clip has the same frames as one that never stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
 import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..plugin.errors import SiaynError
+from ..runs.record import RUN_FILE, continues_video, read_record, video_record, video_settings, write_record
 from .options import VideoOptions
 from .shots import INPUT_DIR, ShotJob, find_shots, frame_name, run_shot, stylized_frame
 
@@ -102,27 +103,30 @@ def stylize_clip(
         executor: as shots end); here, True stops after that frame (the next call goes on).
     :raises SiaynError: for a failed shot, or a frames folder holding another clip's run.
     """
-    from ..io.images import output_size, read_image, resize, write_image, write_text
+    from ..engine.objective import component_record
+    from ..io.images import output_size, read_image, resize, write_image
     from ..io.clips import write_mp4
 
     folder = frames_dir_for(target)
+    run_json = folder / RUN_FILE
     size = output_size(clip.frames[0].size, longer_side=options.size, scale=options.scaler)
-    settings = {"clip": str(clip.source.resolve()), "styles": [str(path.resolve()) for path in styles],
-                "options": dataclasses.asdict(options), "video": dataclasses.asdict(video), "fps": clip.fps,
-                "size": list(size)}
-    record = _resume_record(folder, settings, target)
-    if record is None:
+    settings = video_settings(clip=clip.source, styles=styles, options=options, video=dataclasses.asdict(video),
+                              fps=clip.fps, size=size)
+    components = component_record(options, registry)
+    earlier = _resume_record(run_json, settings, target)
+    if earlier is None:
         staged = [resize(frame, size) for frame in clip.frames]
         for index, frame in enumerate(staged):
             write_image(frame, folder / INPUT_DIR / frame_name(index))
-        record = {**settings, "seed": secrets.randbits(31) if seed is None else seed, "frame_count": len(staged),
-                  "shots": [[shot.start, shot.stop] for shot in find_shots(staged, video.cut_threshold)],
-                  "output": None}
-        write_text(json.dumps(record, indent=2) + "\n", folder / "run.json")
-    total = record["frame_count"]
+        clip_seed = secrets.randbits(31) if seed is None else seed
+        total, cuts = len(staged), [[shot.start, shot.stop] for shot in find_shots(staged, video.cut_threshold)]
+        write_record(video_record(settings, seed=clip_seed, frame_count=total, shots=cuts, components=components),
+                     run_json)
+    else:
+        clip_seed, total, cuts = int(earlier["seed"]), int(earlier["frame_count"]), earlier["shots"]
     shots = [ShotJob(name=f"shot {number}", folder=folder, first=first, stop=stop, styles=tuple(styles),
-                     options=options, video=video, seed=record["seed"], device=device, plugins=plugins,
-                     threads=threads) for number, (first, stop) in enumerate(record["shots"], start=1)]
+                     options=options, video=video, seed=clip_seed, device=device, plugins=plugins,
+                     threads=threads) for number, (first, stop) in enumerate(cuts, start=1)]
 
     def frames_done() -> int:
         return sum(len(shot.finished()) for shot in shots)
@@ -134,17 +138,22 @@ def stylize_clip(
         _run_on(executor, pending, lambda: on_frame and on_frame(frames_done(), total))
     done = frames_done()
     if done < total:
-        return VideoOutput(None, folder, folder / "run.json", done, total, clip.fps)
+        return VideoOutput(None, folder, run_json, done, total, clip.fps)
     frames = [read_image(stylized_frame(folder, index)) for index in range(total)]
     write_mp4(frames, clip.fps, target)
-    record["frames"] = [entry for shot in shots for entry in shot.finished()]
-    record["output"] = str(target.resolve())
-    write_text(json.dumps(record, indent=2) + "\n", folder / "run.json")
+    entries = [entry for shot in shots for entry in shot.finished()]
+
+    def finished_record(processed: Sequence[Path] = ()) -> dict[str, Any]:
+        return video_record(settings, seed=clip_seed, frame_count=total, shots=cuts, components=components,
+                            frames=entries, output=target.resolve(), processed=processed)
+
+    # run.json is written with the mp4, then again with the postprocessed files, so a
+    # clip stopped while postprocessing still has both.
+    write_record(finished_record(), run_json)
     processed = _postprocess(frames[-1], options, folder, target, clip.fps, registry)
     if processed:
-        record["postprocessed"] = [str(path) for path in processed]
-        write_text(json.dumps(record, indent=2) + "\n", folder / "run.json")
-    return VideoOutput(target, folder, folder / "run.json", total, total, clip.fps, tuple(processed))
+        write_record(finished_record(processed), run_json)
+    return VideoOutput(target, folder, run_json, total, total, clip.fps, tuple(processed))
 
 
 def _run_here(shots: Sequence[ShotJob], registry: Registry, after_frame: Callable[[], bool]) -> None:
@@ -196,21 +205,19 @@ def _postprocess(last: Any, options: StylizeOptions, folder: Path, target: Path,
                               registry=registry, context=context, where=f"the clip {target.name}")
 
 
-def _resume_record(folder: Path, settings: dict[str, Any], target: Path) -> dict[str, Any] | None:
-    """The run.json of an unfinished run of the same clip and settings in ``folder``, to go on
-    with; None for a fresh start. Refuses to overwrite a finished clip or another clip's frames."""
-    run_json = folder / "run.json"
+def _resume_record(run_json: Path, settings: dict[str, Any], target: Path) -> dict[str, Any] | None:
+    """The record of an unfinished run of the same clip and settings (:func:`video_settings`)
+    in ``run_json``'s folder, to go on with; None for a fresh start. Refuses to overwrite a
+    finished clip or another clip's frames."""
+    folder = run_json.parent
     if not run_json.is_file():
         if target.exists():
             raise SiaynError(f"{target} exists: choose another output (-o) so that it is not overwritten")
         if folder.exists() and any(folder.iterdir()):
             raise SiaynError(f"{folder} holds files that are not a clip's run: choose another output (-o)")
         return None
-    try:
-        record = json.loads(run_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SiaynError(f"cannot go on with the clip in {folder}: run.json is unreadable ({error})") from None
-    if any(record.get(key) != value for key, value in json.loads(json.dumps(settings)).items()):
+    record = read_record(run_json)
+    if not continues_video(record, settings):
         raise SiaynError(f"{folder} holds the frames of another clip or other settings: choose another output (-o)")
     if record.get("output") and target.exists():
         raise SiaynError(f"{target} is finished: choose another output (-o) for a new clip")

@@ -5,6 +5,11 @@ Each frame after a shot's first starts from the previous stylized frame warped o
 the optical flow and is held there by the temporal loss where the forward and backward
 flows agree (Ruder et al., "Artistic style transfer for videos", GCPR 2016). A shot's first
 frame starts afresh, so shots depend on nothing but their own frames and run in parallel.
+
+A shot's record (``shots/<first frame>.json``) is :class:`ShotJob`'s alone
+(:attr:`ShotJob.record`, :meth:`ShotJob.record_frame`, :meth:`ShotJob.finished`): a JSON
+list of its finished frames in order, each with its ``file``, ``seconds``, ``steps``, last
+``loss`` and ``device``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+from ..io.json_files import write_json
 
 if TYPE_CHECKING:
     from ..config.schema import StylizeOptions
@@ -84,15 +91,21 @@ class ShotJob:
         """The shot's own record: each finished frame's seconds, steps and last loss."""
         return self.folder / SHOTS_DIR / f"{self.first + 1:05d}.json"
 
+    def record_frame(self, done: list[dict[str, Any]], index: int, result: StylizeResult) -> None:
+        """Add frame ``index``'s entry to ``done``, the shot's finished frames, and write the record."""
+        done.append({"file": frame_name(index), "seconds": round(result.seconds, 3), "steps": result.steps,
+                     "loss": result.losses[-1] if result.losses else None, "device": result.device})
+        write_json(done, self.record)
+
     def finished(self) -> list[dict[str, Any]]:
         """The records of the shot's frames done so far, in order (a frame counts once its file exists)."""
         try:
             frames = json.loads(self.record.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return []
-        done = []
-        for index, entry in zip(range(self.first, self.stop), frames):
-            if entry.get("file") != frame_name(index) or not stylized_frame(self.folder, index).is_file():
+        done: list[dict[str, Any]] = []
+        for index, entry in zip(range(self.first, self.stop), frames if isinstance(frames, list) else []):
+            if not isinstance(entry, dict) or entry.get("file") != frame_name(index) or not stylized_frame(self.folder, index).is_file():
                 break
             done.append(entry)
         return done
@@ -107,7 +120,7 @@ def run_shot(job: ShotJob, *, registry: Registry, painters: Painters | None = No
         each style's targets computed, once per stage size for all the frames).
     """
     from ..engine.painter import Painters
-    from ..io.images import read_image, to_pil, write_image, write_text
+    from ..io.images import read_image, to_pil, write_image
 
     painters = Painters(registry, job.device) if painters is None else painters
     done = job.finished()
@@ -131,9 +144,7 @@ def run_shot(job: ShotJob, *, registry: Registry, painters: Painters | None = No
         picture = to_pil(result.image)
         write_image(picture, stylized_frame(job.folder, index))
         before, stylized = frame, picture
-        done.append({"file": frame_name(index), "seconds": round(result.seconds, 3), "steps": result.steps,
-                     "loss": result.losses[-1] if result.losses else None})
-        write_text(json.dumps(done, indent=2) + "\n", job.record)
+        job.record_frame(done, index, result)
         if on_frame is not None and on_frame(index):
             break
     return stylized_frame(job.folder, job.first + len(done) - 1)
