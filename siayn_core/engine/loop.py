@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .bounds import BoxProjection
+from .bounds import keep_in_box
 from .colour_control import ColourControl
 from ..config.schema import StylizeOptions
 from .devices import resolve_device
@@ -29,7 +29,7 @@ from .guides import Regions, regions_for
 from ..io.images import output_size, resize, to_tensor
 from .objective import Objective, build_components
 from .outcomes import Callback, DivergedError, Iterate, StylizeResult, divergence_message
-from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample, upsample_detail
+from .schedule import Stage, StageOptimizers, plan_stages, stage_images, upsample, upsample_detail
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -100,7 +100,7 @@ def stylize(
     # Coarse to fine (see siayn_core.engine.schedule): step numbers run on across the stages.
     stages = stages_for(options, size)
     objective = Objective(options, components, n_styles)
-    make_optimizer = CarryStepScale(components["opt"])
+    make_optimizer = StageOptimizers(components["opt"])
     image: torch.Tensor | None = None
     previous_content: torch.Tensor | None = None
     losses: list[dict[str, float]] = []
@@ -279,9 +279,8 @@ def optimize_at_size(
     # finite is kept for a diverging run without allocating a copy per step.
     last_finite = start.detach().clone()
     being_evaluated = torch.empty_like(last_finite)
-    box = BoxProjection(image) if keep_in_range else None
-    if box is not None:
-        box.clamp()
+    # Projected steps: the optimizer's own where it has them, else the engine's clamping.
+    box = keep_in_box(optimizer, image) if keep_in_range else None
     averaged = IterateAverage(average, image.detach()) if average else None
 
     def closure() -> torch.Tensor:
@@ -299,7 +298,7 @@ def optimize_at_size(
         evaluated.clear()
         optimizer.step(closure)
         if box is not None:
-            box.after_step(optimizer, being_evaluated)
+            box.after_step()
         if len(evaluated) != 1:
             raise RuntimeError(
                 f"optimizer {type(optimizer).__name__} evaluated the objective {len(evaluated)} times "
