@@ -110,7 +110,7 @@ class ProjectedLBFGS(torch.optim.Optimizer):
             length = lr
         else:
             direction = flat_grad.neg()
-            length = min(1.0, 1.0 / float(flat_grad.abs().sum())) * lr
+            length = float(min(1.0, 1.0 / flat_grad.abs().sum()) * lr)  # in torch's precision
             self.started = True
         self.previous_gradient = flat_grad
         if bool(flat_grad.dot(direction) > 0):
