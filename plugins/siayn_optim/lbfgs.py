@@ -101,8 +101,8 @@ class ProjectedLBFGS(torch.optim.Optimizer):
         if self.box is not None:
             self.box.project_gradients(self.params)
         flat_grad = self.flat_gradient()
-        if not bool(flat_grad.abs().max() > 0):
-            return loss  # a stationary point: nothing to learn, nowhere to go
+        if bool(flat_grad.abs().max() <= 0):
+            return loss  # stationary: nothing to learn, nowhere to go (a NaN gradient goes on, as in torch)
         self.remember(flat_grad)
         lr = float(self.param_groups[0]["lr"])
         if self.started:
