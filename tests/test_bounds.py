@@ -60,7 +60,8 @@ class ProjectedQuadratic:
 @pytest.mark.parametrize("opt", ["lbfgs", "adam", "third-party"])
 def test_steps_stay_in_the_box_and_reach_the_constrained_minimum(registry: Any, opt: str) -> None:
     options = {"adam": {"lr": 0.05}}.get(opt, {})
-    problem = ProjectedQuadratic(third_party_lbfgs if opt == "third-party" else registry.create("optimizer", opt, options))
+    make_optimizer = third_party_lbfgs if opt == "third-party" else registry.create("optimizer", opt, options)
+    problem = ProjectedQuadratic(make_optimizer)
     assert (problem.box is None) == (opt != "third-party")  # the built-in optimizers project their own steps
     best = (math.inf, problem.image.detach().clone())
     for _ in range(200):
