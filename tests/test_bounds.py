@@ -51,7 +51,7 @@ class ProjectedQuadratic:
 
     def step(self) -> float:
         """One step; the loss of the image it started from."""
-        loss = float(self.optimizer.step(self.closure))
+        loss = float(self.optimizer.step(self.closure).detach())
         if self.box is not None:
             self.box.after_step()
         return loss
