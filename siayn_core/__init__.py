@@ -22,6 +22,7 @@ from .plugin.options import OptionSpec, option
 from .host.plugins import PluginHost, PluginInfo, load_plugins
 from .plugin.protocols import (
     Backbone,
+    CarryingOptimizerFactory,
     FeatureExtractor,
     Initialiser,
     Loss,
@@ -32,6 +33,7 @@ from .plugin.protocols import (
     PostprocessJob,
     Postprocessor,
     PostprocessRequest,
+    ProjectingOptimizer,
     TileableLoss,
 )
 from .host.registry import KINDS, Component, Registry
@@ -44,6 +46,7 @@ PLUGIN_API = [
     "KINDS",
     "Backbone",
     "BatchJob",
+    "CarryingOptimizerFactory",
     "Component",
     "Executor",
     "FeatureExtractor",
@@ -61,6 +64,7 @@ PLUGIN_API = [
     "PostprocessJob",
     "PostprocessRequest",
     "Postprocessor",
+    "ProjectingOptimizer",
     "Register",
     "SiaynError",
     "TileableLoss",

@@ -130,30 +130,66 @@ def test_content_detail_start_keeps_the_photos_fine_detail_and_the_coarse_change
     assert float(start.min()) >= 0.0 and float(start.max()) <= 1.0
 
 
-def test_each_stage_lbfgs_starts_with_the_previous_stages_step_scale() -> None:
+class CarryingFactory:
+    """A factory with ``next_stage``, recording what each stage's optimizer was built from."""
+
+    def __init__(self) -> None:
+        self.built: list[tuple[str, Any]] = []
+
+    def __call__(self, params: Any) -> Any:
+        import torch
+
+        self.built.append(("fresh", None))
+        return torch.optim.SGD(params, lr=0.1)
+
+    def next_stage(self, previous: Any, params: Any) -> Any:
+        optimizer = self(params)
+        self.built[-1] = ("carried", previous)
+        return optimizer
+
+
+def test_stage_optimizers_hand_the_previous_stages_optimizer_to_a_carrying_factory() -> None:
     import torch
 
-    from siayn_core.engine.schedule import CarryStepScale, upsample
+    from siayn_core import CarryingOptimizerFactory
+    from siayn_core.engine.schedule import StageOptimizers
 
-    target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    factory = CarryingFactory()
+    assert isinstance(factory, CarryingOptimizerFactory)
+    stages = StageOptimizers(factory)
+    first = stages([torch.zeros(4, requires_grad=True)])
+    second = stages([torch.zeros(16, requires_grad=True)])
+    stages([torch.zeros(64, requires_grad=True)])
+    assert factory.built == [("fresh", None), ("carried", first), ("carried", second)]
 
-    def loss_of(image: torch.Tensor) -> torch.Tensor:  # a mean over positions, like the losses
-        return ((image - upsample(target, (image.shape[-1], image.shape[-2]))) ** 2).mean()
 
-    factory = CarryStepScale(lambda params: torch.optim.LBFGS(params, max_iter=1, history_size=10))
-    coarse = torch.zeros(1, 3, 8, 8, requires_grad=True)
-    optimizer = factory([coarse])
-    for _ in range(3):
-        optimizer.step(lambda: (optimizer.zero_grad(), loss_of(coarse).backward(), loss_of(coarse))[-1])
-    old = optimizer.state[coarse]
-    fine = upsample(coarse.detach(), (16, 16)).requires_grad_(True)
-    carried = factory([fine]).state[fine]
-    assert carried["n_iter"] == 1 and carried["old_dirs"] == [] and len(old["old_dirs"]) > 0
-    assert float(carried["H_diag"]) == pytest.approx(4 * float(old["H_diag"]))  # 4x the pixels
-    before = float(loss_of(fine.detach()))
-    fine_optimizer = factory.previous
-    fine_optimizer.step(lambda: (fine_optimizer.zero_grad(), loss_of(fine).backward(), loss_of(fine))[-1])
-    assert float(loss_of(fine.detach())) < 0.5 * before  # a full first step, not lr / sum|g|
+def test_a_factory_without_next_stage_builds_every_stage_afresh() -> None:
+    import torch
+
+    from siayn_core.engine.schedule import StageOptimizers
+
+    calls = []
+    stages = StageOptimizers(lambda params: calls.append(params) or torch.optim.SGD(params, lr=0.1))
+    optimizers = [stages([torch.zeros(size, requires_grad=True)]) for size in (4, 16)]
+    assert len(calls) == 2 and optimizers[0] is not optimizers[1]
+
+
+def test_a_multiscale_lbfgs_run_starts_each_stage_from_the_previous_stages_step_scale(
+    registry, images, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siayn_optim.lbfgs import ProjectedLBFGS
+
+    carried: list[tuple[int, int]] = []
+    start_from = ProjectedLBFGS.start_from
+
+    def recording(self: ProjectedLBFGS, carry: Any) -> None:
+        carried.append((carry.numel, self.numel()))
+        start_from(self, carry)
+
+    monkeypatch.setattr(ProjectedLBFGS, "start_from", recording)
+    run(registry, images, stage_steps=[3, 2, 2])
+    assert len(carried) == 2  # into the second and the third stage
+    assert all(fine > coarse for coarse, fine in carried) and carried[0][1] == carried[1][0]
 
 
 @pytest.mark.parametrize("stage_start", ["content-detail", "upsample"])

@@ -1,7 +1,9 @@
 """Built-in optimizers: ``adam`` and ``lbfgs`` (also spelled ``lfbgs``, as the original SIAYN's configs do).
 
 Both evaluate the objective exactly once per ``step(closure)``, so ``num_steps`` means the same
-amount of work for either. torch is imported inside the factories.
+amount of work for either, and both keep the image in ``[0, 1]`` themselves when asked
+(``keep_in_box``); ``lbfgs`` also hands its step scale from one stage of a multi-scale run to
+the next (``next_stage``). torch is imported inside the factories.
 """
 
 from __future__ import annotations
@@ -31,35 +33,48 @@ class LBFGSOptions:
 
 
 def make_adam(options: AdamOptions) -> Callable[[Sequence[Any]], Any]:
-    """Build the ``adam`` optimizer factory."""
+    """Build the ``adam`` optimizer factory: its optimizers can keep the image in a box."""
 
     def build(params: Sequence[Any]) -> Any:
-        import torch
+        from .adam import ProjectedAdam
 
-        return torch.optim.Adam(params, lr=options.lr, betas=(options.beta1, options.beta2))
+        return ProjectedAdam(params, lr=options.lr, betas=(options.beta1, options.beta2))
 
     return build
 
 
-def make_lbfgs(options: LBFGSOptions) -> Callable[[Sequence[Any]], Any]:
+class LBFGSFactory:
+    """The ``lbfgs`` optimizer factory: SIAYN's own L-BFGS (:mod:`siayn_optim.lbfgs`), which can
+    keep the image in a box and, stage to stage, hands on its step scale."""
+
+    def __init__(self, options: LBFGSOptions) -> None:
+        self.options = options
+
+    def __call__(self, params: Sequence[Any]) -> Any:
+        """A fresh L-BFGS over ``params``."""
+        from .lbfgs import ProjectedLBFGS
+
+        return ProjectedLBFGS(params, lr=self.options.lr, history_size=self.options.history_size)
+
+    def next_stage(self, previous: Any, params: Sequence[Any]) -> Any:
+        """An L-BFGS over ``params`` that starts with ``previous``'s step scale, where it has one.
+
+        Only the scale carries: the previous stage's curvature pairs are vectors of another
+        size, learnt on another objective (the targets change with the size) around an image
+        the new stage has since given the photo's fine detail.
+        """
+        from .lbfgs import ProjectedLBFGS
+
+        optimizer = self(params)
+        carry = previous.stage_carry() if isinstance(previous, ProjectedLBFGS) else None
+        if carry is not None:
+            optimizer.start_from(carry)
+        return optimizer
+
+
+def make_lbfgs(options: LBFGSOptions) -> LBFGSFactory:
     """Build the ``lbfgs`` optimizer factory."""
-
-    def build(params: Sequence[Any]) -> Any:
-        import torch
-
-        # max_iter=1: one objective evaluation per step() call. torch keeps the curvature
-        # history in the optimizer state across calls, so successive steps form one L-BFGS
-        # run. Tolerances of 0 keep it from stopping on its own: num_steps decides.
-        return torch.optim.LBFGS(
-            params,
-            lr=options.lr,
-            max_iter=1,
-            history_size=options.history_size,
-            tolerance_grad=0.0,
-            tolerance_change=0.0,
-        )
-
-    return build
+    return LBFGSFactory(options)
 
 
 @hookimpl

@@ -3,28 +3,29 @@
 The original SIAYN optimizes an unconstrained image and clamps it only when saving. Late in a run many
 pixels drift outside ``[0, 1]``: the optimizer's loss keeps falling, but the image a user
 gets, clamped, scores up to a quarter worse than the loss says, and steps are spent on
-values that are thrown away. :class:`BoxProjection` instead makes every step a projected
-one, so the image optimized is the image saved:
+values that are thrown away. With ``keep_in_range`` every step is instead a projected one,
+so the image optimized is the image saved.
 
-- before the optimizer sees the gradient, the components that push a pixel already on a
-  bound further out are zeroed (the projected gradient);
-- after the step the image is clamped to ``[0, 1]``;
-- for ``torch.optim.LBFGS`` the step it records for its curvature model is replaced by the
-  step actually taken, so that its pairs ``(s, y)`` describe the points the gradients were
-  evaluated at.
+:func:`keep_in_box` first asks the optimizer to project its own steps
+(:class:`~siayn_core.plugin.protocols.ProjectingOptimizer`): only the optimizer knows how to make
+its model learn from the projected step. Where it cannot, :class:`BoxProjection` does what needs
+no knowledge of the optimizer: before the optimizer sees the gradient, the components that
+push a pixel already on a bound further out are zeroed (the projected gradient), and after
+the step the image is clamped to ``[0, 1]``.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..plugin.protocols import ProjectingOptimizer
+
 
 class BoxProjection:
-    """Projected optimization steps for one image tensor ``image`` (see the module).
+    """Projected steps for one image tensor ``image`` done around any optimizer (see the module).
 
     Call :meth:`clamp` once before the first step, :meth:`project_gradient` after
-    ``backward()`` in the closure and :meth:`after_step` after each ``optimizer.step``,
-    passing the image as it was evaluated (before the step).
+    ``backward()`` in the closure and :meth:`after_step` after each ``optimizer.step``.
     """
 
     def __init__(self, image: torch.Tensor, low: float = 0.0, high: float = 1.0) -> None:
@@ -47,17 +48,19 @@ class BoxProjection:
         outward = ((image <= self.low) & (grad > 0)) | ((image >= self.high) & (grad < 0))
         grad.masked_fill_(outward, 0.0)
 
-    @torch.no_grad()
-    def after_step(self, optimizer: torch.optim.Optimizer, before: torch.Tensor) -> None:
-        """Clamp the image; tell L-BFGS the step it really took (``image - before``)."""
+    def after_step(self) -> None:
+        """Clamp the image the step left."""
         self.clamp()
-        if not isinstance(optimizer, torch.optim.LBFGS):
-            return
-        state = optimizer.state.get(self.image)
-        if not state or "d" not in state:
-            return
-        length = state.get("t")  # a tensor after the first step, the lr (a number) after the others
-        if not isinstance(length, (int, float, torch.Tensor)) or float(length) == 0.0:
-            return
-        # torch's LBFGS takes its next pair's s as d * t: make that the projected step.
-        state["d"] = (self.image - before).reshape(-1).div_(float(length))
+
+
+def keep_in_box(
+    optimizer: torch.optim.Optimizer, image: torch.Tensor, low: float = 0.0, high: float = 1.0
+) -> BoxProjection | None:
+    """Make every step of ``optimizer`` on ``image`` a projected one, with ``image`` moved into
+    ``[low, high]`` now: None where the optimizer does so itself, else the
+    :class:`BoxProjection` the caller applies around its steps."""
+    if isinstance(optimizer, ProjectingOptimizer) and optimizer.keep_in_box(low, high):
+        return None
+    box = BoxProjection(image, low, high)
+    box.clamp()
+    return box

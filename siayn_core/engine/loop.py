@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .bounds import BoxProjection
+from .bounds import keep_in_box
 from .objective import Objective
 from .outcomes import Callback, DivergedError, Iterate, StylizeResult, divergence_message
 
@@ -62,9 +62,8 @@ def optimize_at_size(
     # finite is kept for a diverging run without allocating a copy per step.
     last_finite = start.detach().clone()
     being_evaluated = torch.empty_like(last_finite)
-    box = BoxProjection(image) if keep_in_range else None
-    if box is not None:
-        box.clamp()
+    # Projected steps: the optimizer's own where it has them, else the engine's clamping.
+    box = keep_in_box(optimizer, image) if keep_in_range else None
     averaged = IterateAverage(average, image.detach()) if average else None
 
     def closure() -> torch.Tensor:
@@ -82,7 +81,7 @@ def optimize_at_size(
         evaluated.clear()
         optimizer.step(closure)
         if box is not None:
-            box.after_step(optimizer, being_evaluated)
+            box.after_step()
         if len(evaluated) != 1:
             raise RuntimeError(
                 f"optimizer {type(optimizer).__name__} evaluated the objective {len(evaluated)} times "

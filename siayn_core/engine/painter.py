@@ -33,7 +33,7 @@ from .guides import Regions, regions_for
 from .objective import Objective, build_components
 from .outcomes import Callback, DivergedError, StylizeResult, divergence_message
 from .loop import optimize_at_size
-from .schedule import CarryStepScale, Stage, plan_stages, stage_images, upsample, upsample_detail
+from .schedule import Stage, StageOptimizers, plan_stages, stage_images, upsample, upsample_detail
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -196,7 +196,7 @@ class Painter:
             seed=seed,
             started=started,
             n_styles=n_styles,
-            make_optimizer=CarryStepScale(self.components["opt"]),
+            make_optimizer=StageOptimizers(self.components["opt"]),
             callback=callback,
             start=start,
             temporal=temporal,

@@ -229,48 +229,26 @@ def stage_images(
     return stage_content, [resize(style, scaled_size(at, style_scale)) for style, at in zip(styles, sizes)]
 
 
-class CarryStepScale:
-    """An optimizer factory for a multi-scale run that hands each stage's L-BFGS the step
-    scale the previous stage's had learnt.
+class StageOptimizers:
+    """Builds the optimizer of each stage of a multi-scale run from the run's factory.
 
-    A fresh ``torch.optim.LBFGS`` takes a tiny first step (``lr / sum|g|``) at every stage.
-    Instead the new stage starts from the previous stage's scale of the inverse Hessian
-    (``s.y / y.y``), times the growth in pixel count: the losses are means over positions,
-    so each pixel's share of the gradient shrinks as the image grows. The first step of a
-    stage is then a full step. The curvature pairs themselves are not carried: a stage starts
-    from content detail the coarse pairs never saw (docs/performance.md). Other optimizers, and
-    the first stage, are built unchanged.
+    A factory that is a :class:`~siayn_core.plugin.protocols.CarryingOptimizerFactory` builds
+    every stage's optimizer but the first from the previous stage's (``next_stage``), so that
+    what still holds at the new size, such as L-BFGS's step scale, is not learnt again; the
+    curvature pairs themselves do not carry, as a stage starts from content detail the coarse
+    pairs never saw (docs/performance.md). Any other factory builds each stage's afresh.
     """
 
-    def __init__(self, make_optimizer: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer]) -> None:
-        self.make_optimizer = make_optimizer
+    def __init__(self, factory: Callable[[Sequence[torch.Tensor]], torch.optim.Optimizer]) -> None:
+        self.factory = factory
         self.previous: torch.optim.Optimizer | None = None
-        self.previous_shape: tuple[int, ...] = ()
 
     def __call__(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
-        import torch
+        from ..plugin.protocols import CarryingOptimizerFactory
 
-        optimizer = self.make_optimizer(params)
-        previous, previous_shape = self.previous, self.previous_shape
-        self.previous, self.previous_shape = optimizer, tuple(params[0].shape)
-        if not (
-            isinstance(previous, torch.optim.LBFGS)
-            and isinstance(optimizer, torch.optim.LBFGS)
-            and len(params) == 1
-            and len(previous_shape) == 4
-        ):
-            return optimizer
-        old = previous.state.get(previous.param_groups[0]["params"][0], {})
-        scale = old.get("H_diag")
-        if not isinstance(scale, torch.Tensor) or not bool(torch.isfinite(scale)) or float(scale) <= 0:
-            return optimizer
-        param = optimizer.param_groups[0]["params"][0]
-        growth = param.numel() / max(1, math.prod(previous_shape))
-        flat = torch.zeros(param.numel(), dtype=param.dtype, device=param.device)
-        # torch's LBFGS then skips its first-iteration branch: with a zero previous step no
-        # pair is stored, and the first direction is the scaled negative gradient.
-        optimizer.state[param].update(
-            func_evals=0, n_iter=1, d=flat, t=0.0, old_dirs=[], old_stps=[], ro=[],
-            H_diag=scale * growth, prev_flat_grad=flat.clone(), prev_loss=None,
-        )
+        if self.previous is not None and isinstance(self.factory, CarryingOptimizerFactory):
+            optimizer = self.factory.next_stage(self.previous, params)
+        else:
+            optimizer = self.factory(params)
+        self.previous = optimizer
         return optimizer

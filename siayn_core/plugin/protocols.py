@@ -135,11 +135,66 @@ class Initialiser(Protocol):
 
 @runtime_checkable
 class OptimizerFactory(Protocol):
-    """Builds a ``torch.optim.Optimizer`` over the generated image."""
+    """Builds a ``torch.optim.Optimizer`` over the generated image.
+
+    Two capabilities are optional; the engine asks for them (``isinstance`` with these
+    runtime-checkable protocols) and never reaches into an optimizer's state:
+
+    - projected steps: an optimizer that is a :class:`ProjectingOptimizer` keeps the image in
+      ``[0, 1]`` itself when ``keep_in_range`` is on. Any other optimizer still runs: the
+      engine then zeroes the gradient components that push a pixel on a bound outwards and
+      clamps the image after each step, which needs nothing of the optimizer, though a
+      quasi-Newton method then learns its curvature from steps it did not quite take.
+    - a stage carry: a factory that is a :class:`CarryingOptimizerFactory` builds each stage
+      of a multi-scale run but the first from the previous stage's optimizer. Any other
+      factory builds every stage's optimizer afresh.
+    """
 
     def __call__(self, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
         """The optimizer; each ``step(closure)`` must evaluate ``closure`` exactly once,
         so that ``num_steps`` counts objective evaluations for every optimizer."""
+        ...
+
+
+@runtime_checkable
+class ProjectingOptimizer(Protocol):
+    """An optimizer that can keep its parameters inside a box ``[low, high]`` itself.
+
+    A projected step uses the projected gradient (components that would push a parameter on a
+    bound further out count as zero) and ends with every parameter inside the box; an optimizer
+    that models curvature learns it from the step actually taken.
+    """
+
+    def keep_in_box(self, low: float, high: float) -> bool:
+        """Make every later step a projected one, and move the parameters into the box now.
+
+        The engine calls it once, before the first step, with ``low=0`` and ``high=1``.
+
+        :returns: False where this optimizer cannot (say, a wrapper whose inner optimizer does
+            not project); it has then changed nothing, and the engine projects the gradient and
+            clamps the image itself.
+        """
+        ...
+
+
+@runtime_checkable
+class CarryingOptimizerFactory(OptimizerFactory, Protocol):
+    """An :class:`OptimizerFactory` that hands what one stage's optimizer learnt to the next's.
+
+    In a multi-scale run each stage optimizes an upsampled image with more pixels. State tied
+    to pixels (L-BFGS's curvature pairs, Adam's moments) has the wrong size there and describes
+    the previous stage's objective, so it should not carry; a scale (such as L-BFGS's initial
+    inverse-Hessian scale) can, adjusted for the pixel count: the losses are means over
+    positions, so each pixel's share of the gradient shrinks as the image grows.
+    """
+
+    def next_stage(self, previous: torch.optim.Optimizer, params: Sequence[torch.Tensor]) -> torch.optim.Optimizer:
+        """The optimizer of the next stage's ``params``, started from what ``previous`` learnt.
+
+        :param previous: the optimizer this factory built for the previous stage, after its
+            last step; one of another type, or that learnt nothing useful, may be ignored.
+        :returns: an optimizer that meets :meth:`OptimizerFactory.__call__`'s contract.
+        """
         ...
 
 
