@@ -37,7 +37,7 @@ def test_tile_cores_cover_every_pixel_once_and_windows_contain_them(offset: tupl
 
 def evaluated(objective, image: torch.Tensor) -> Terms:
     """``objective``'s terms of ``image``, detached, after their sum's gradient went into ``image.grad``."""
-    terms = detached(objective(image))
+    terms = objective(image)
     total_loss(terms).backward()
     return detached(terms)
 
