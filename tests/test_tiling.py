@@ -41,6 +41,7 @@ def evaluated(objective, image: torch.Tensor) -> Terms:
     total_loss(terms).backward()
     return detached(terms)
 
+
 @pytest.mark.parametrize(("weights", "style_loss"), [([1e5], "gram"), ([1e5, 3e4], "gram"),
                                                      ([1e3, 3e2], "w2"), ([1e3], "mean-std")])
 def test_tiled_objective_has_the_whole_images_value_and_gradient(
