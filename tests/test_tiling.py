@@ -123,3 +123,50 @@ def test_a_loss_that_declares_nothing_is_approximated_tile_by_tile(registry: Reg
     # at least the whole image's loss, which the exact evaluation would equal.
     assert float(tiled_terms["style"]) > 1.01 * float(terms["style"])
     assert torch.isfinite(image.grad).all() and float(image.grad.abs().max()) > 0
+
+
+class SplitGram:
+    """The Gram loss reporting half of its value as a term of its own, still exact on tiles."""
+
+    def __init__(self, gram) -> None:
+        self.gram = gram
+        self.combines = gram.combines
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        return self.gram.target(features)
+
+    def __call__(self, features: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.halves(self.gram(features, target))
+
+    def compare(self, representation: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.halves(self.gram.compare(representation, target))
+
+    @staticmethod
+    def halves(value: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"style": value / 2, "half-gram": value / 2}
+
+
+def test_a_loss_with_terms_of_its_own_is_weighted_and_tiled_like_its_slot(registry: Registry) -> None:
+    torch.manual_seed(0)
+    options = build_options({"backbone_options": {"weights": "none"}, **SHALLOW, "style_weight": [1e5]}, where="test")
+    components, _ = build_components(options, registry, torch.device("cpu"))
+    plain = Objective(options, components, 1)
+    split = Objective(options, {**components, "style_loss": SplitGram(components["style_loss"])}, 1)
+    content, style = torch.rand(1, 3, 150, 230), torch.rand(1, 3, 150, 230)
+    image = torch.rand(1, 3, 150, 230, requires_grad=True)
+    plain.set_targets(content, [style])
+    expected = evaluated(plain, image)
+    image.grad = None
+    split.set_targets(content, [style])
+    terms = evaluated(split, image)
+    assert list(terms) == ["content", "style", "tv", "half-gram"]
+    torch.testing.assert_close(terms["style"] + terms["half-gram"], expected["style"])
+    torch.testing.assert_close(total_loss(terms), total_loss(expected))
+    gradient = image.grad.clone()
+
+    tiled = TiledObjective(split, tile_size=128, margin=32, generator=torch.Generator().manual_seed(1))
+    tiled.set_targets(content, [style])
+    assert tiled.style_exact
+    image.grad = None
+    torch.testing.assert_close(evaluated(tiled, image), terms, rtol=1e-4, atol=1e-5)
+    assert float((image.grad - gradient).abs().max()) < 1e-4 * float(gradient.abs().max())

@@ -167,7 +167,8 @@ class Objective:
         if self.content_weight:
             for layer, target in self.content_targets.items():
                 add_terms(terms, self.content_terms(self.content_loss(features[layer], target)))
-        for style, (targets, guides, shares) in enumerate(zip(self.style_targets, self.style_guides, self.style_shares)):
+        styles = zip(self.style_targets, self.style_guides, self.style_shares)
+        for style, (targets, guides, shares) in enumerate(styles):
             for layer, target in targets.items():
                 value = guided_loss(self.style_loss, features[layer], target, guides.get(layer))
                 add_terms(terms, self.style_terms(value, style, layer, shares))

@@ -331,7 +331,8 @@ class TiledObjective:
                     part = 1.0 if self.content_rule == "sum" else target.shape[-2] * target.shape[-1] / (
                         target_map.shape[-2] * target_map.shape[-1]
                     )
-                    add_terms(tile_terms, objective.content_terms(objective.content_loss(_flat(core), _flat(target)), part))
+                    value = objective.content_loss(_flat(core), _flat(target))
+                    add_terms(tile_terms, objective.content_terms(value, part))
             if not self.style_exact:
                 for style, target, key in parts:
                     core = _flat(self._core(features[key[1]], key[1], tile))
@@ -339,7 +340,8 @@ class TiledObjective:
                     if not core.shape[-1] or not tile_weight:
                         continue
                     value = guided_loss(loss, core, target, self._guide(key, tile))
-                    add_terms(tile_terms, objective.style_terms(value, style, key[1], self.style_shares[style], tile_weight))
+                    shares = self.style_shares[style]
+                    add_terms(tile_terms, objective.style_terms(value, style, key[1], shares, tile_weight))
             surrogate = total_loss(tile_terms) if tile_terms else window.new_zeros(())
             for key, slope in slopes.items():
                 core = _flat(self._core(features[key[1]], key[1], tile))
@@ -355,7 +357,6 @@ class TiledObjective:
         add_terms(terms, style_terms)
         linear = (image * gradient).sum()
         # The tiles' terms share one backward pass per tile, so their joint gradient rides on
-        # the first term as (linear - its value): that adds nothing to the term's value.
-        first = next(iter(terms))
-        terms[first] = terms[first] + (linear - linear.detach())
+        # the content term as (linear - its value), which adds nothing to the term's value.
+        terms["content"] = terms["content"] + (linear - linear.detach())
         return terms
