@@ -75,6 +75,7 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
     from siayn_core.engine.painter import stages_for, stylize
     from siayn_core.io.images import read_image, resize, scaled_size, to_tensor
     from siayn_core.engine.objective import Objective, build_components
+    from siayn_core.engine.terms import total_loss
 
     content = read_image(examples_dir() / "tubingen.jpg")
     style = read_image(examples_dir() / "starry_night.jpg")
@@ -91,7 +92,7 @@ def measure_quality(baseline_steps: int, num_steps: int, every: int, device: str
 
     def evaluate(image: torch.Tensor) -> float:
         with torch.no_grad():
-            total, _ = judge(upsample(image.to(torch_device), size))
+            total = total_loss(judge(upsample(image.to(torch_device), size)))
         return float(total)
 
     if baseline is not None:

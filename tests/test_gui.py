@@ -368,6 +368,8 @@ def test_progress_text_shows_step_time_eta_and_losses() -> None:
                          first_step_at=4.0)
     assert text.startswith("**Step 40 / 200** · 12.0 s elapsed · about 33 s left")
     assert "total 12.5 · content 2 · style 10 · tv 0.5" in text
+    text = progress_text(1, 2, 1.0, [{"step": 1, "total": 3.0, "content": 2.0, "style": 0.5, "tv": 0.0, "edges": 0.5}])
+    assert "total 3 · content 2 · style 0.5 · tv 0 · edges 0.5" in text
     assert "left" not in progress_text(200, 200, 50.0)
     assert [format_seconds(s) for s in (4.4, 185, 3720)] == ["4 s", "3 min 5 s", "1 h 2 min"]
 
@@ -414,10 +416,15 @@ def test_page_update_turns_an_update_into_widget_values(tmp_path: Path) -> None:
     assert image == str(tmp_path / "a.png") and 'value="1.000"' in progress
     assert files == [str(tmp_path / "a.png"), str(tmp_path / "run.json")]
     assert results == [(str(tmp_path / "a.png"), "stylized")]
-    assert list(plot["term"]) == ["total", "content", "style", "tv"]
-    assert plot["log10_loss"].tolist()[0] == 2.0 and math.isnan(plot["log10_loss"][1])  # log10 of 0: empty
-    assert plot["log10_loss"].tolist()[2:] == [pytest.approx(1.954, abs=1e-3), 1.0]
+    frame = plot["value"]
+    assert list(frame["term"]) == ["total", "content", "style", "tv"]
+    assert frame["log10_loss"].tolist()[0] == 2.0 and math.isnan(frame["log10_loss"][1])  # log10 of 0: empty
+    assert frame["log10_loss"].tolist()[2:] == [pytest.approx(1.954, abs=1e-3), 1.0]
     assert loss_frame(()).empty
+    plugin_terms = ({"step": 1, "total": 3.0, "content": 1.0, "style": 1.0, "tv": 0.0, "edges": 1.0},)
+    plot = page_update(Update(image=None, status="", losses=plugin_terms))[3]
+    assert list(plot["value"]["term"]) == ["total", "content", "style", "tv", "edges"]
+    assert plot["color_map"]["edges"] not in {plot["color_map"][name] for name in ("total", "content", "style", "tv")}
 
 
 # --- the page as an API (gradio_client) ----------------------------------------------------

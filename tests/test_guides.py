@@ -22,7 +22,10 @@ from siayn_core.io.images import read_image
 from siayn_core.engine.objective import Objective, build_components
 from siayn_core.host.registry import Component, Registry
 from siayn_core.io.resources import examples_dir
+from siayn_core.engine.terms import total_loss
 from siayn_core.engine.tiling import TiledObjective
+
+from .test_tiling import evaluated
 
 RANDOM = {"backbone_options": {"weights": "none"}, "min_size": None, "num_steps": 4}
 SHALLOW = {"style_layers": ["relu1_1", "relu2_1", "relu2_2"], "content_layers": ["relu2_2"]}
@@ -83,8 +86,7 @@ def test_masked_runs_leave_the_unmasked_style_term_and_confine_each_style(regist
     image = torch.rand(1, 3, 64, 64, requires_grad=True)
     objective.content_weight = 0.0
     objective.style_targets[1] = {}  # only the left style: the right half's pixels only see it through context
-    total, _ = objective(image)
-    total.backward()
+    total_loss(objective(image)).backward()
     gradient = image.grad.abs().sum(dim=(0, 1))
     assert float(gradient[:, 48:].sum()) < 1e-6 * float(gradient[:, :16].sum())
 
@@ -110,16 +112,14 @@ def test_tiled_and_untiled_runs_with_masks_agree(registry, style_loss) -> None:
     styles = [torch.rand(1, 3, height, width), torch.rand(1, 3, 90, 140)]
     objective.set_targets(content, styles, guides)
     image = torch.rand(1, 3, height, width, requires_grad=True)
-    total, terms = objective(image)
-    total.backward()
+    terms = evaluated(objective, image)
     expected = image.grad.clone()
 
     tiled = TiledObjective(objective, tile_size=128, margin=32, generator=torch.Generator().manual_seed(1))
     tiled.set_targets(content, styles, guides)
     for _ in range(2):  # two different random grids
         image.grad = None
-        total, tiled_terms = tiled(image)
-        total.backward()
+        tiled_terms = evaluated(tiled, image)
         assert tiled.tiles_per_step > 4
         torch.testing.assert_close(tiled_terms, terms, rtol=1e-4, atol=1e-5)
         assert float((image.grad - expected).abs().max()) < 1e-4 * float(expected.abs().max())

@@ -4,6 +4,7 @@ through the CLI with ``--plugin``. ``test_docs.py`` checks that every hook has i
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,57 @@ def test_hook_register_losses(images: dict[str, Path], tmp_path: Path) -> None:
     record = stylize(images, tmp_path, "--set", "content_loss=hooktest-abs")
     assert used(record, "content_loss") == "hooktest-abs" and CALLS["hooktest-abs"] >= 2
 
+
+NAMED_TERMS = """
+class EdgeAware:
+    \"\"\"Content loss: the squared difference, plus the difference of horizontal gradients as 'edges'.\"\"\"
+
+    def target(self, features):
+        return features.detach()
+
+    def __call__(self, features, target):
+        edges = (features.diff(dim=-1) - target.diff(dim=-1)).abs().mean()
+        return {"content": (features - target).pow(2).mean(), "edges": edges}
+
+
+class Clash:
+    \"\"\"Style loss whose only term takes the content term's name.\"\"\"
+
+    def target(self, features):
+        return features.mean((-2, -1)).detach()
+
+    def __call__(self, features, target):
+        return {"content": (features.mean((-2, -1)) - target).abs().sum()}
+
+
+@hookimpl
+def register_losses(register):
+    register("edge-aware", EdgeAware, description="Squared difference and edge difference of features.")
+    register("clash", Clash, description="A term named like the content term.")
+"""
+
+
+def test_a_plugin_loss_adds_terms_of_its_own_name(
+    images: dict[str, Path], tmp_path: Path, make_plugin: Any
+) -> None:
+    terms_plugin = ["--plugin", make_plugin(NAMED_TERMS)]
+    loud = [setting for setting in TINY if setting != "--quiet"]
+    code, stderr = siayn("stylize", images["photo"], images["warm"], "-o", tmp_path / "out", *PLUGIN, *terms_plugin,
+                         *loud, "--set", "content_loss=edge-aware", "--set", "content_weight=10",
+                         "--set", "tv_weight=1", "--set", "init_method=random")
+    assert code == 0, stderr
+    [record] = (tmp_path / "out").glob("*/run.json")
+    losses = json.loads(record.read_text())["losses"]
+    assert [list(step) for step in losses] == [["step", "total", "content", "style", "tv", "edges"]] * 2
+    for step in losses:
+        assert step["edges"] > 0 and step["content"] > 0 and step["tv"] > 0
+        assert step["total"] == pytest.approx(step["content"] + step["style"] + step["tv"] + step["edges"], rel=1e-5)
+    assert re.search(r"total \S+ content \S+ style \S+ tv \S+ edges \d", stderr), stderr  # the progress bar
+
+    code, stderr = siayn("stylize", images["photo"], images["warm"], "-o", tmp_path / "clash", *PLUGIN,
+                         *terms_plugin, *TINY, "--set", "style_loss=clash")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "the style loss returned a term named 'content'" in stderr
 
 def test_hook_register_initialisers(images: dict[str, Path], tmp_path: Path) -> None:
     record = stylize(images, tmp_path, "--set", "init_method=hooktest-grey", "--set", "init_options={level: 0.25}")

@@ -223,6 +223,14 @@ def test_progress_bar_on_stderr_unless_quiet(tmp_path: Path, small_images: dict[
     assert code == 0 and stderr == ""
 
 
+
+def test_progress_bar_shows_every_term_of_the_record() -> None:
+    from siayn_core.cli.progress import losses_text
+
+    record = {"total": 3.0, "content": 2.0, "style": 0.5, "tv": 0.0, "temporal": 0.25, "edges": 0.25}
+    assert losses_text(record) == "total 3 content 2 style 0.5 tv 0 temporal 0.25 edges 0.25"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -11,6 +11,7 @@ from siayn_core.io.resources import examples_dir
 from siayn_core.engine import stylize
 from siayn_core.engine.objective import Objective, build_components
 from siayn_core.host.registry import Registry
+from siayn_core.engine.terms import Terms, detached, total_loss
 from siayn_core.engine.tiling import ALIGN, TiledObjective, tile_grid
 
 #: Shallow layers: their receptive field (14 px) fits in the 32 px margin, so tiles see
@@ -33,6 +34,14 @@ def test_tile_cores_cover_every_pixel_once_and_windows_contain_them(offset: tupl
     assert len(tile_grid(100, 120, tile_size=128, margin=32)) == 1
 
 
+
+def evaluated(objective, image: torch.Tensor) -> Terms:
+    """``objective``'s terms of ``image``, detached, after their sum's gradient went into ``image.grad``."""
+    terms = objective(image)
+    total_loss(terms).backward()
+    return detached(terms)
+
+
 @pytest.mark.parametrize(("weights", "style_loss"), [([1e5], "gram"), ([1e5, 3e4], "gram"),
                                                      ([1e3, 3e2], "w2"), ([1e3], "mean-std")])
 def test_tiled_objective_has_the_whole_images_value_and_gradient(
@@ -50,8 +59,7 @@ def test_tiled_objective_has_the_whole_images_value_and_gradient(
     styles = [torch.rand(1, 3, 150, 230), torch.rand(1, 3, 90, 140)][: len(weights)]
     objective.set_targets(content, styles)
     image = torch.rand(1, 3, 150, 230, requires_grad=True)
-    total, terms = objective(image)
-    total.backward()
+    terms = evaluated(objective, image)
     expected = image.grad.clone()
 
     tiled = TiledObjective(objective, tile_size=128, margin=32, generator=torch.Generator().manual_seed(1))
@@ -59,8 +67,7 @@ def test_tiled_objective_has_the_whole_images_value_and_gradient(
     assert tiled.style_exact
     for _ in range(2):  # two different random grids
         image.grad = None
-        total, tiled_terms = tiled(image)
-        total.backward()
+        tiled_terms = evaluated(tiled, image)
         assert tiled.tiles_per_step > 4
         torch.testing.assert_close(tiled_terms, terms, rtol=1e-4, atol=1e-5)
         assert float((image.grad - expected).abs().max()) < 1e-4 * float(expected.abs().max())
@@ -107,13 +114,59 @@ def test_a_loss_that_declares_nothing_is_approximated_tile_by_tile(registry: Reg
     content, style = torch.rand(1, 3, 150, 230), torch.rand(1, 3, 150, 230)
     objective.set_targets(content, [style])
     image = torch.rand(1, 3, 150, 230, requires_grad=True)
-    _, terms = objective(image)
+    terms = detached(objective(image))
     tiled = TiledObjective(objective, tile_size=128, margin=32, generator=torch.Generator().manual_seed(1))
     tiled.set_targets(content, [style])
-    total, tiled_terms = tiled(image)
-    total.backward()
+    tiled_terms = evaluated(tiled, image)
     assert not tiled.style_exact and tiled.tiles_per_step > 4
     # Each tile against the global target, weighted by its share of the positions: by convexity
     # at least the whole image's loss, which the exact evaluation would equal.
-    assert float(tiled_terms[2]) > 1.01 * float(terms[2])
+    assert float(tiled_terms["style"]) > 1.01 * float(terms["style"])
     assert torch.isfinite(image.grad).all() and float(image.grad.abs().max()) > 0
+
+
+class SplitGram:
+    """The Gram loss reporting half of its value as a term of its own, still exact on tiles."""
+
+    def __init__(self, gram) -> None:
+        self.gram = gram
+        self.combines = gram.combines
+
+    def target(self, features: torch.Tensor) -> torch.Tensor:
+        return self.gram.target(features)
+
+    def __call__(self, features: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.halves(self.gram(features, target))
+
+    def compare(self, representation: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.halves(self.gram.compare(representation, target))
+
+    @staticmethod
+    def halves(value: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"style": value / 2, "half-gram": value / 2}
+
+
+def test_a_loss_with_terms_of_its_own_is_weighted_and_tiled_like_its_slot(registry: Registry) -> None:
+    torch.manual_seed(0)
+    options = build_options({"backbone_options": {"weights": "none"}, **SHALLOW, "style_weight": [1e5]}, where="test")
+    components, _ = build_components(options, registry, torch.device("cpu"))
+    plain = Objective(options, components, 1)
+    split = Objective(options, {**components, "style_loss": SplitGram(components["style_loss"])}, 1)
+    content, style = torch.rand(1, 3, 150, 230), torch.rand(1, 3, 150, 230)
+    image = torch.rand(1, 3, 150, 230, requires_grad=True)
+    plain.set_targets(content, [style])
+    expected = evaluated(plain, image)
+    image.grad = None
+    split.set_targets(content, [style])
+    terms = evaluated(split, image)
+    assert list(terms) == ["content", "style", "tv", "half-gram"]
+    torch.testing.assert_close(terms["style"] + terms["half-gram"], expected["style"])
+    torch.testing.assert_close(total_loss(terms), total_loss(expected))
+    gradient = image.grad.clone()
+
+    tiled = TiledObjective(split, tile_size=128, margin=32, generator=torch.Generator().manual_seed(1))
+    tiled.set_targets(content, [style])
+    assert tiled.style_exact
+    image.grad = None
+    torch.testing.assert_close(evaluated(tiled, image), terms, rtol=1e-4, atol=1e-5)
+    assert float((image.grad - gradient).abs().max()) < 1e-4 * float(gradient.abs().max())

@@ -131,6 +131,20 @@ def test_a_resumed_clip_has_the_frames_of_an_uninterrupted_one(tmp_path: Path) -
     assert resumed.frames == 5 and frames(tmp_path / "part.mp4") == frames(tmp_path / "whole.mp4")
 
 
+
+def test_a_later_frame_reports_its_temporal_term(tmp_path: Path) -> None:
+    registry = load_plugins().registry
+    clip = read_clip(save_frames(panned_clip(2, width=48), tmp_path / "in"))
+    options = build_options({**RANDOM, "num_steps": 4}, where="the video test")  # later frames: 2 steps
+    stylize_clip(clip, [examples_dir() / "great_wave.jpg"], options, VideoOptions(), tmp_path / "out.mp4",
+                 registry=registry, device="cpu", seed=4)
+    [record] = (frames_dir_for(tmp_path / "out.mp4") / "shots").glob("*.json")
+    first, later = (frame["loss"] for frame in json.loads(record.read_text()))
+    assert "temporal" not in first
+    assert list(later) == ["step", "total", "content", "style", "tv", "temporal"] and later["temporal"] > 0
+    assert later["total"] == pytest.approx(sum(later[name] for name in ("content", "style", "tv", "temporal")),
+                                           rel=1e-5)
+
 def two_shot_clip() -> list[Image.Image]:
     """Four frames of the panned photo, then four of it upside down: one cut."""
     pan = panned_clip(8, width=48)

@@ -20,6 +20,7 @@ import torch
 from .bounds import keep_in_box
 from .objective import Objective
 from .outcomes import Callback, DivergedError, Iterate, StylizeResult, divergence_message
+from .terms import record_of, stacked, total_loss
 
 __all__ = ["DivergedError", "Iterate", "IterateAverage", "optimize_at_size"]
 
@@ -57,7 +58,7 @@ def optimize_at_size(
     objective.set_targets(content, styles, guides)
     image = start.detach().clone().requires_grad_(True)
     optimizer = make_optimizer([image])
-    evaluated: list[torch.Tensor] = []
+    evaluated: list[tuple[list[str], torch.Tensor]] = []  # each evaluation's term names and stacked values
     # Two image buffers, swapped after every finite step, so that the last image whose loss was
     # finite is kept for a diverging run without allocating a copy per step.
     last_finite = start.detach().clone()
@@ -68,11 +69,12 @@ def optimize_at_size(
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
-        total, terms = objective(image)
+        terms = objective(image)
+        total = total_loss(terms)
         total.backward()
         if box is not None:
             box.project_gradient()
-        evaluated.append(terms)
+        evaluated.append((list(terms), stacked(total, terms)))
         being_evaluated.copy_(image.detach())
         return total
 
@@ -87,13 +89,13 @@ def optimize_at_size(
                 f"optimizer {type(optimizer).__name__} evaluated the objective {len(evaluated)} times "
                 "in one step; num_steps must count evaluations"
             )
-        total, content_term, style_term, tv_term = evaluated[0].tolist()
+        losses = record_of(*evaluated[0])
+        total = losses["total"]
         if not math.isfinite(total):
             # The image the previous, finite step evaluated.
             partial = StylizeResult(last_finite, records, len(records), 0.0, "", True) if records else None
             raise DivergedError(divergence_message(total, step), partial, loss=total, step=step)
         last_finite, being_evaluated = being_evaluated, last_finite
-        losses = {"total": total, "content": content_term, "style": style_term, "tv": tv_term}
         records.append({"step": step, **losses})
         current = image.detach() if averaged is None else averaged.update(image.detach())
         if callback is not None:

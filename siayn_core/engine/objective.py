@@ -2,8 +2,9 @@
 all computed from a single backbone pass (Gatys et al. 2016, eq. 7).
 
 :func:`build_components` creates a run's components from the registry; :class:`Objective`
-holds the targets at one image size. The tiled evaluation (:mod:`siayn_core.engine.tiling`) reads
-the parts an objective is made of through :class:`WeightedObjective`.
+holds the targets at one image size and evaluates to named terms
+(:mod:`siayn_core.engine.terms`). The tiled evaluation (:mod:`siayn_core.engine.tiling`) reads
+the parts an objective is made of, and weighs each tile's losses, through :class:`WeightedObjective`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..config.build import style_weights
 from ..config.components import component_options
 from ..plugin.errors import SiaynError
 from .guides import layer_guide
+from .terms import Terms, add_terms, weighted
 
 if TYPE_CHECKING:
     from ..plugin.protocols import FeatureExtractor, Loss
@@ -30,9 +32,7 @@ class WeightedObjective(Protocol):
     extractor: FeatureExtractor
     content_loss: Loss
     style_loss: Loss
-    tv_loss: Loss | None
     content_weight: float
-    tv_weight: float
     content_layers: list[str]
     style_coefficients: list[dict[str, float]]
 
@@ -40,6 +40,21 @@ class WeightedObjective(Protocol):
         self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]
     ) -> tuple[list[dict[str, torch.Tensor]], list[dict[str, float]]]:
         """Each style's guide at its layers' resolutions, and the share of each layer's positions it weighs."""
+        ...
+
+    def content_terms(self, value: torch.Tensor | Mapping[str, torch.Tensor], part: float = 1.0) -> Terms:
+        """The weighted terms of one content layer's loss ``value`` over ``part`` of the layer."""
+        ...
+
+    def style_terms(
+        self, value: torch.Tensor | Mapping[str, torch.Tensor], style: int, layer: str,
+        shares: Mapping[str, float], part: float = 1.0,
+    ) -> Terms:
+        """The weighted terms of style ``style``'s loss ``value`` at ``layer`` over ``part`` of it."""
+        ...
+
+    def image_terms(self, image: torch.Tensor) -> Terms:
+        """The weighted terms of the image itself, which need no backbone (total variation)."""
         ...
 
 
@@ -138,26 +153,43 @@ class Objective:
                 "raise scaler (or use a larger image), or choose shallower layers"
             ) from None
 
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The total loss (for backward) and the detached terms ``[total, content, style, tv]``."""
+    def content_terms(self, value: torch.Tensor | Mapping[str, torch.Tensor], part: float = 1.0) -> Terms:
+        """The weighted terms of one content layer's loss ``value``: the layers share
+        ``content_weight`` equally; ``part`` is the share of the layer ``value`` covers (a tile's)."""
+        return weighted("content", self.content_weight / len(self.content_layers) * part, value)
+
+    def style_terms(
+        self, value: torch.Tensor | Mapping[str, torch.Tensor], style: int, layer: str,
+        shares: Mapping[str, float], part: float = 1.0,
+    ) -> Terms:
+        """The weighted terms of style ``style``'s loss ``value`` at ``layer``: its coefficient
+        there times the share of the layer its guide weighs (``shares``, see :meth:`layer_guides`);
+        ``part`` is the share of the representation ``value`` covers (a tile's)."""
+        return weighted("style", self.style_coefficients[style][layer] * shares.get(layer, 1.0) * part, value)
+
+    def image_terms(self, image: torch.Tensor) -> Terms:
+        """The weighted terms of the image itself, which need no backbone: total variation
+        (0 without ``tv_weight``)."""
+        if self.tv_loss is None:
+            return {"tv": self._zero}
+        terms = weighted("tv", self.tv_weight, self.tv_loss(image, None))
+        return terms if "tv" in terms else {"tv": self._zero, **terms}
+
+    def __call__(self, image: torch.Tensor) -> Terms:
+        """The weighted terms of ``image``: ``content``, ``style``, ``tv`` and any a plugin loss
+        names. Their sum (:func:`~siayn_core.engine.terms.total_loss`) is the loss to minimize."""
         features = self.extractor(image)
-        zero = self._zero
-        content = zero
+        terms: Terms = {"content": self._zero, "style": self._zero, **self.image_terms(image)}
         if self.content_weight:
             for layer, target in self.content_targets.items():
-                content = content + self.content_loss(features[layer], target)
-            content = content * (self.content_weight / len(self.content_targets))
-        style = zero
-        for targets, coefficients, guides, shares in zip(
-            self.style_targets, self.style_coefficients, self.style_guides, self.style_shares
-        ):
+                add_terms(terms, self.content_terms(self.content_loss(features[layer], target)))
+        styles = zip(self.style_targets, self.style_guides, self.style_shares)
+        for style, (targets, guides, shares) in enumerate(styles):
             for layer, target in targets.items():
-                style = style + coefficients[layer] * shares.get(layer, 1.0) * guided_loss(
-                    self.style_loss, features[layer], target, guides.get(layer)
-                )
-        tv = self.tv_weight * self.tv_loss(image, None) if self.tv_loss is not None else zero
-        total = content + style + tv
-        return total, torch.stack((total, content, style, tv)).detach()
+                value = guided_loss(self.style_loss, features[layer], target, guides.get(layer))
+                add_terms(terms, self.style_terms(value, style, layer, shares))
+        return terms
+
 
 def style_coefficients(options: StylizeOptions, n_styles: int) -> list[dict[str, float]]:
     """Each style's weight at each style layer: its style weight times the layer's weight,

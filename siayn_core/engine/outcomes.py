@@ -6,7 +6,7 @@ being finite. :func:`siayn_core.engine.painter.stylize` makes them; runs, the CL
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,9 @@ class Iterate:
     """What a callback receives after each optimization step.
 
     :param step: the step just taken, from 1 to ``num_steps``.
-    :param losses: ``total``, ``content``, ``style`` and ``tv``: the weighted terms of the
-        objective (``total`` is their sum) as evaluated during this step.
+    :param losses: ``total`` and the objective's weighted terms by name (``content``,
+        ``style``, ``tv``, ``temporal`` for a clip's frame, and any a plugin loss adds;
+        ``total`` is their sum) as evaluated during this step.
     :param image: the image after this step: detached, ``(1, 3, H, W)``, clamped to ``[0, 1]``.
     :param elapsed: seconds since the run started (including setup).
     """
@@ -45,7 +46,7 @@ class StylizeResult:
     """The outcome of :func:`stylize`.
 
     :param image: ``(1, 3, H, W)`` on the CPU, clamped to ``[0, 1]``.
-    :param losses: one ``{"step", "total", "content", "style", "tv"}`` record per step.
+    :param losses: one ``{"step", "total", **terms}`` record per step (see :attr:`Iterate.losses`).
     :param steps: the steps actually taken (fewer than ``num_steps`` when stopped).
     :param stopped: True when a callback stopped the run.
     :param seed: the seed the run used (drawn at random when none was given).
@@ -76,6 +77,11 @@ class DivergedError(SiaynError):
         self.result = result
         self.loss = loss
         self.step = step
+
+
+def loss_names(losses: Mapping[str, float]) -> list[str]:
+    """The losses a step's record or :attr:`Iterate.losses` holds, ``total`` first: every key but ``step``."""
+    return [name for name in losses if name != "step"]
 
 
 def divergence_message(total: float, step: int, options: StylizeOptions | None = None) -> str:

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from .objective import guided_loss
+from .terms import Terms, add_terms, weighted
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class TemporalTerm:
 
 
 class TemporalObjective:
-    """An objective plus ``weight * loss(image, target, guide=weights)``, added to its total."""
+    """An objective plus the term ``temporal``: ``weight * loss(image, target, guide=weights)``."""
 
     def __init__(self, objective: Any, term: TemporalTerm, size: tuple[int, int], device: torch.device) -> None:
         from ..io.images import resize, to_tensor
@@ -46,10 +47,8 @@ class TemporalObjective:
         """The wrapped objective's targets."""
         self.objective.set_targets(content, styles, guides)
 
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The total with the temporal term (which counts in the reported ``total``), and the terms."""
-        total, terms = self.objective(image)
-        temporal = self.term.weight * guided_loss(self.term.loss, image, self.target, self.weights)
-        terms = terms.clone()
-        terms[0] += temporal.detach()
-        return total + temporal, terms
+    def __call__(self, image: torch.Tensor) -> Terms:
+        """The wrapped objective's terms and the temporal term."""
+        terms = dict(self.objective(image))
+        value = guided_loss(self.term.loss, image, self.target, self.weights)
+        return add_terms(terms, weighted("temporal", self.term.weight, value))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .objective import guided_loss, guided_target
+from .terms import Terms, add_terms, detached, total_loss
 from ..plugin.protocols import TileableLoss
 
 if TYPE_CHECKING:
@@ -117,8 +118,9 @@ def _weights(rule: str | None, counts: Sequence[int]) -> list[float]:
 class TiledObjective:
     """The objective of an :class:`~siayn_core.engine.objective.Objective`, evaluated tile by tile.
 
-    Callable like the objective: ``total, terms = tiled(image)``; ``total.backward()`` puts
-    the whole image's gradient into ``image.grad``.
+    Callable like the objective: ``terms = tiled(image)`` are its weighted terms, and
+    ``total_loss(terms).backward()`` puts the whole image's gradient into ``image.grad``.
+    Each tile's losses are weighted by the objective (its ``content_terms`` and ``style_terms``).
 
     :param tile_size: the largest window side in pixels.
     :param margin: context around each core, in pixels (rounded up to a multiple of 32).
@@ -231,16 +233,15 @@ class TiledObjective:
 
     # -- evaluation ------------------------------------------------------------------
 
-    def _terms(self) -> list[tuple[float, torch.Tensor, tuple[int | None, str]]]:
-        """Every weighted style term: its coefficient, target and the representation it
+    def _style_parts(self) -> list[tuple[int, torch.Tensor, tuple[int | None, str]]]:
+        """Every style representation compared: its style, target and the representation it
         compares (``(style, layer)`` for a guided style, ``(None, layer)`` for the image's)."""
-        terms = []
-        for index, (targets, coefficients) in enumerate(zip(self.style_targets, self.objective.style_coefficients)):
+        parts = []
+        for style, targets in enumerate(self.style_targets):
             for layer, target in targets.items():
-                guided = layer in self.style_guides[index]
-                weight = coefficients[layer] * self.style_shares[index].get(layer, 1.0)
-                terms.append((weight, target, (index if guided else None, layer)))
-        return terms
+                guided = layer in self.style_guides[style]
+                parts.append((style, target, (style if guided else None, layer)))
+        return parts
 
     def _guide(self, key: tuple[int | None, str], tile: Tile) -> torch.Tensor | None:
         """The guide of representation ``key`` over ``tile``'s core, flat like its features."""
@@ -269,30 +270,33 @@ class TiledObjective:
 
     def _representation_slopes(
         self, whole: dict[tuple[int | None, str], torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[tuple[int | None, str], torch.Tensor]]:
-        """The weighted style loss of the image's representations ``whole`` and its gradient
-        with respect to each representation, summed over the styles."""
+    ) -> tuple[Terms, dict[tuple[int | None, str], torch.Tensor]]:
+        """The weighted style terms of the image's representations ``whole`` and the gradient
+        of their sum with respect to each representation."""
+        objective = self.objective
         leaves = {key: value.detach().requires_grad_(True) for key, value in whole.items()}
         with torch.enable_grad():
-            value = self._zero
-            for weight, target, key in self._terms():
-                value = value + weight * self.objective.style_loss.compare(leaves[key], target)
-            slopes = torch.autograd.grad(value, list(leaves.values()))
-        return value.detach(), dict(zip(leaves, slopes))
+            terms: Terms = {}
+            for style, target, key in self._style_parts():
+                value = objective.style_loss.compare(leaves[key], target)
+                add_terms(terms, objective.style_terms(value, style, key[1], self.style_shares[style]))
+            slopes = torch.autograd.grad(total_loss(terms), list(leaves.values()))
+        return detached(terms), dict(zip(leaves, slopes))
 
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The total loss (whose backward gives the whole image's gradient) and the
-        detached terms ``[total, content, style, tv]``."""
+    def __call__(self, image: torch.Tensor) -> Terms:
+        """The objective's weighted terms of ``image``, whose sum's backward gives the whole
+        image's gradient."""
         objective = self.objective
         loss = objective.style_loss
         height, width = image.shape[-2:]
         self._size = (height, width)
         tiles = self._tiles(height, width, random_offset(self.tile_size, self.margin, self.generator))
         self.tiles_per_step = len(tiles)
-        terms = self._terms()
-        keys = list(dict.fromkeys(key for _, _, key in terms))
+        parts = self._style_parts()
+        keys = list(dict.fromkeys(key for _, _, key in parts))
         tile_weights = {key: self._tile_weights(key, tiles) for key in keys}
         pixels = image.detach()
+        terms: Terms = {"content": self._zero, "style": self._zero, **objective.image_terms(image)}
 
         # Pass 1: every tile's share of the image's style representations.
         whole: dict[tuple[int | None, str], torch.Tensor] = {}
@@ -305,55 +309,54 @@ class TiledObjective:
                         core = _flat(self._core(features[key[1]], key[1], tile))
                         share = tile_weights[key][index] * guided_target(loss, core, self._guide(key, tile))
                         whole[key] = share if key not in whole else whole[key] + share
-        style_value = pixels.new_zeros(())
         slopes: dict[tuple[int | None, str], torch.Tensor] = {}
+        style_terms: Terms = {}
         if whole:
-            style_value, slopes = self._representation_slopes(whole)
+            style_terms, slopes = self._representation_slopes(whole)
 
         # Pass 2: each tile's gradient of the whole image's loss.
         gradient = torch.zeros_like(pixels)
-        content_value = pixels.new_zeros(())
         for index, tile in enumerate(tiles):
             rows, columns = tile.window_slices
             window = pixels[..., rows, columns].detach().requires_grad_(True)
             features = objective.extractor(window)
-            surrogate = window.new_zeros(())
+            tile_terms: Terms = {}
             if self.content_maps:
-                scale = objective.content_weight / len(self.content_maps)
                 for layer, target_map in self.content_maps.items():
                     core = self._core(features[layer], layer, tile)
                     rows_in_map, columns_in_map = self._map_region(layer, tile, tuple(target_map.shape[-2:]))
                     target = target_map[..., rows_in_map, columns_in_map]
                     if not core.numel():
                         continue
-                    weight = 1.0 if self.content_rule == "sum" else target.shape[-2] * target.shape[-1] / (
+                    part = 1.0 if self.content_rule == "sum" else target.shape[-2] * target.shape[-1] / (
                         target_map.shape[-2] * target_map.shape[-1]
                     )
-                    term = scale * weight * objective.content_loss(_flat(core), _flat(target))
-                    surrogate = surrogate + term
-                    content_value = content_value + term.detach()
+                    value = objective.content_loss(_flat(core), _flat(target))
+                    add_terms(tile_terms, objective.content_terms(value, part))
+            if not self.style_exact:
+                for style, target, key in parts:
+                    core = _flat(self._core(features[key[1]], key[1], tile))
+                    tile_weight = tile_weights[key][index]
+                    if not core.shape[-1] or not tile_weight:
+                        continue
+                    value = guided_loss(loss, core, target, self._guide(key, tile))
+                    shares = self.style_shares[style]
+                    add_terms(tile_terms, objective.style_terms(value, style, key[1], shares, tile_weight))
+            surrogate = total_loss(tile_terms) if tile_terms else window.new_zeros(())
             for key, slope in slopes.items():
                 core = _flat(self._core(features[key[1]], key[1], tile))
                 if core.shape[-1]:
                     share = tile_weights[key][index] * guided_target(loss, core, self._guide(key, tile))
                     surrogate = surrogate + (slope * share).sum()
-            if not self.style_exact:
-                for weight, target, key in terms:
-                    core = _flat(self._core(features[key[1]], key[1], tile))
-                    tile_weight = tile_weights[key][index]
-                    if not core.shape[-1] or not tile_weight:
-                        continue
-                    term = weight * tile_weight * guided_loss(loss, core, target, self._guide(key, tile))
-                    style_value = style_value + term.detach()
-                    surrogate = surrogate + term
             if surrogate.requires_grad:
                 (window_gradient,) = torch.autograd.grad(surrogate, window)
                 gradient[..., rows, columns] += window_gradient
-            del features, surrogate
+            add_terms(terms, detached(tile_terms))
+            del features, surrogate, tile_terms
 
-        tv = objective.tv_weight * objective.tv_loss(image, None) if objective.tv_loss is not None else self._zero
+        add_terms(terms, style_terms)
         linear = (image * gradient).sum()
-        value = content_value + style_value
-        # Backward of (linear - its value) puts exactly `gradient` into image.grad.
-        total = tv + (linear - linear.detach()) + value
-        return total, torch.stack((total.detach(), content_value, style_value, tv.detach())).detach()
+        # The tiles' terms share one backward pass per tile, so their joint gradient rides on
+        # the content term as (linear - its value), which adds nothing to the term's value.
+        terms["content"] = terms["content"] + (linear - linear.detach())
+        return terms

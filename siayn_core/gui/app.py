@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from ..engine.outcomes import loss_names
 from ..plugin.errors import SiaynError
 from ..io.images import IMAGE_SUFFIXES
 from .endpoints import POSTPROCESS_API, STOP_API, STYLIZE_API, VIDEO_API, api_names, optional_keywords
 from .form import ComponentChoice, FormField, Key, selected_component
-from .runner import LOSS_TERMS, GuiBackend, Update
+from .runner import GuiBackend, Update
 from .video_runner import run_video, video_fields
 
 logger = logging.getLogger("siayn")
@@ -28,7 +29,9 @@ INTRO = (
     "**Stop** keeps the current image. Results and their `run.json` can be downloaded."
 )
 #: Fixed colours, so every term keeps its line even when it starts at 0 (log10 undefined).
-LOSS_COLOURS = {"total": "#1f2937", "content": "#2563eb", "style": "#ea580c", "tv": "#16a34a"}
+LOSS_COLOURS = {"total": "#1f2937", "content": "#2563eb", "style": "#ea580c", "tv": "#16a34a", "temporal": "#9333ea"}
+#: The colours of a plugin loss's own terms, in the order they first appear.
+EXTRA_LOSS_COLOURS = ("#db2777", "#0891b2", "#ca8a04", "#4b5563", "#65a30d", "#7c3aed")
 VIDEO_INTRO = (
     "Each frame is painted with the style images and options on this page, starting from the previous "
     "frame warped by the optical flow, so the clip does not flicker (Ruder et al. 2016). The result is an "
@@ -309,7 +312,9 @@ def page_update(update: Update) -> tuple:
     image = str(update.image) if isinstance(update.image, Path) else update.image
     results = [(str(path), caption) for path, caption in update.results] if update.done else gr.skip()
     files = [str(path) for path in update.files] if update.done else None
-    plot = loss_frame(update.losses) if update.losses else gr.skip()
+    plot = gr.skip()
+    if update.losses:
+        plot = gr.update(value=loss_frame(update.losses), color_map=loss_colours(loss_names(update.losses[-1])))
     return (image, update.status, progress_html(update.progress), plot, results, files)
 
 
@@ -319,6 +324,13 @@ def progress_html(fraction: float) -> str:
     return f'<progress value="{fraction:.3f}" max="1" aria-label="progress"></progress>'
 
 
+def loss_colours(names: Sequence[str]) -> dict[str, str]:
+    """A colour for each loss the plot shows: the built-in terms' own, the others' in turn."""
+    extra = [name for name in names if name not in LOSS_COLOURS]
+    return {**LOSS_COLOURS, **{name: EXTRA_LOSS_COLOURS[index % len(EXTRA_LOSS_COLOURS)]
+                               for index, name in enumerate(extra)}}
+
+
 def loss_frame(losses: Any) -> Any:
     """The loss history in long format for the plot: step, term and log10 of the value
     (the terms differ by orders of magnitude). A value of 0 (no log) is left empty, but
@@ -326,9 +338,9 @@ def loss_frame(losses: Any) -> Any:
     import pandas as pd
 
     rows = [
-        (record["step"], term, math.log10(record[term]) if record.get(term, 0) > 0 else math.nan)
+        (record["step"], term, math.log10(record[term]) if record[term] > 0 else math.nan)
         for record in losses
-        for term in LOSS_TERMS
+        for term in loss_names(record)
     ]
     return pd.DataFrame({
         "step": pd.Series([row[0] for row in rows], dtype="int64"),

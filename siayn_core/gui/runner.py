@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..engine.outcomes import loss_names
 from ..plugin.errors import SiaynError
 from .form import Form, Key, build_form, postprocess_steps, run_settings
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 
 #: The folder name of every GUI run under the output folder (``gui``, ``gui-2``...).
 RUN_NAME = "gui"
-#: The loss terms, in the order the GUI shows them.
-LOSS_TERMS = ("total", "content", "style", "tv")
 #: How many sessions' last results are kept for "apply postprocessing again".
 MAX_REMEMBERED_RUNS = 32
 #: The least time between two previews, so tiny fast runs do not flood the browser.
@@ -44,7 +43,7 @@ class Update:
     :param image: the current image (a PIL image while running, the result file at the end).
     :param status: a short Markdown text: step, time, ETA, or the outcome.
     :param progress: the fraction of steps done, from 0 to 1.
-    :param losses: every ``{"step", "total", "content", "style", "tv"}`` record so far.
+    :param losses: every ``{"step", "total", **terms}`` record so far.
     :param files: the files to download, once the run has finished.
     :param results: ``(image file, caption)`` for the result and each postprocessed image.
     :param done: True for the last update of a run.
@@ -296,7 +295,7 @@ def progress_text(step: int, num_steps: int, elapsed: float,
     text = " · ".join(parts)
     if losses:
         latest = losses[-1]
-        text += "  \n" + " · ".join(f"{term} {latest[term]:.4g}" for term in LOSS_TERMS if term in latest)
+        text += "  \n" + " · ".join(f"{term} {latest[term]:.4g}" for term in loss_names(latest))
     return text
 
 

@@ -74,6 +74,15 @@ class Loss(Protocol):
     With a guide, the representation is taken over the positions weighted by it and
     normalized by the guide's total weight, so a guide of ones gives the unguided value.
     A run with masks and a style loss without ``guided`` is refused before it starts.
+
+    A loss may report terms of its own by returning a mapping ``{name: scalar tensor}`` instead
+    of one tensor. Every part is multiplied by its slot's weight (``content_weight``, the style
+    coefficients, ``tv_weight``, ``temporal_weight``), parts of one name add up over layers,
+    styles and tiles, and each name gets its own entry in every step's record (``run.json``,
+    :attr:`~siayn_core.engine.outcomes.Iterate.losses`, the progress bar); the run minimizes
+    their sum. A part named after the slot (``content``, ``style``, ``tv`` or ``temporal``) is
+    that built-in term; the other built-in names, ``step`` and ``total`` raise
+    :class:`~siayn_core.SiaynError`.
     """
 
     def target(self, features: torch.Tensor) -> torch.Tensor:
@@ -83,8 +92,11 @@ class Loss(Protocol):
         """
         ...
 
-    def __call__(self, features: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
-        """The scalar loss of ``features`` against ``target`` (a guided loss also takes ``guide=``)."""
+    def __call__(
+        self, features: torch.Tensor, target: torch.Tensor | None
+    ) -> torch.Tensor | Mapping[str, torch.Tensor]:
+        """The scalar loss of ``features`` against ``target``, or its named parts (a guided
+        loss also takes ``guide=``)."""
         ...
 
 
@@ -101,8 +113,11 @@ class TileableLoss(Loss, Protocol):
     #: positions, as of a normalized one; with a guide, by the parts' guide weights).
     combines: str
 
-    def compare(self, representation: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The loss of a representation against the target: ``loss(F, T) == compare(target(F), T)``."""
+    def compare(
+        self, representation: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor | Mapping[str, torch.Tensor]:
+        """The loss of a representation against the target: ``loss(F, T) == compare(target(F), T)``
+        (named parts alike, when the loss returns a mapping)."""
         ...
 
 
