@@ -152,10 +152,16 @@ class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return importlib.import_module(MOVED_MODULES[spec.name])
+        module = importlib.import_module(MOVED_MODULES[spec.name])
+        spec.loader_state = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """The module it moved to has run already."""
+        """The module it moved to has run already: give it back its own spec, which the
+        import system replaced with the alias's (its relative imports resolve from it)."""
+        alias = module.__spec__
+        if alias is not None and isinstance(alias.loader_state, importlib.machinery.ModuleSpec):
+            module.__spec__ = alias.loader_state
 
 
 if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):

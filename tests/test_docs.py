@@ -37,7 +37,7 @@ PUBLISHED_PATHS = {
     "siayn_core.options": "siayn_core.plugin.options",
     "siayn_core.registry": "siayn_core.host.registry",
     "siayn_core.batch_jobs": "siayn_core.batch.jobs",
-    "siayn_core.engine.stylize": "siayn_core.engine.loop.stylize",
+    "siayn_core.engine.stylize": "siayn_core.engine.painter.stylize",
     "siayn_core.video.stylize_clip": "siayn_core.video.clip.stylize_clip",
 }
 

@@ -605,7 +605,7 @@ def test_a_clip_runs_frame_by_frame_with_the_forms_options_and_ends_with_its_mp4
     written = read_clip(video)
     assert len(written.frames) == 3 and written.frames[0].size == (40, 32) and round(written.fps) == 10
     record = json.loads(metadata.read_text())
-    assert record["options"]["backbone_options"] == {"weights": "none"} and record["video"]["later_steps"] == 2
+    assert record["config"]["backbone_options"] == {"weights": "none"} and record["video"]["later_steps"] == 2
 
 
 def test_stop_ends_a_clip_after_its_frame_and_no_clip_is_one_clear_error(backend: GuiBackend, pictures,
