@@ -629,3 +629,22 @@ def test_stop_ends_a_clip_after_its_frame_and_no_clip_is_one_clear_error(backend
     values[("clip",)] = str(backend.output_dir / "broken.gif")
     with pytest.raises(SiaynError, match="broken.gif"):
         next(run_video(backend, values, session=SESSION))
+
+
+def test_a_rerun_with_the_same_components_builds_nothing_again(backend: GuiBackend, pictures,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from siayn_core.engine.painter import Painter
+
+    built: list[object] = []
+    original = Painter.__init__
+
+    def counted(self, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Painter, "__init__", counted)
+    values = tiny_values(backend, pictures, num_steps=2)
+    first = list(backend.run(values, session=SESSION))[-1]
+    values[("option", "tv_weight")] = 0.5  # another setting, the same components
+    second = list(backend.run(values, session=SESSION))[-1]
+    assert first.done and second.done and len(built) == 1

@@ -156,3 +156,28 @@ def test_a_clip_loads_the_weights_once_and_each_styles_targets_once_per_stage_si
     assert len(weight_loads) == 1 and weight_loads[0].endswith("vgg16-397923af.pth"), weight_loads
     # Two stage sizes (24 and 48 px), two styles: each style's targets once per stage size.
     assert len(style_inputs) >= 2 and set(style_inputs.values()) == {1}, style_inputs
+
+
+def test_a_batch_workers_jobs_with_the_same_components_share_one_painter(
+    tmp_path: Path, photos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from siayn_core.batch import jobs as batch_jobs
+    from siayn_core.batch.manifest import load_manifest
+
+    batch_jobs._painters.cache_clear()  # a fresh worker process
+
+    built: list[object] = []
+    original = Painter.__init__
+
+    def counted(self: Painter, *args: object, **kwargs: object) -> None:
+        built.append(self)
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Painter, "__init__", counted)
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(f"contents: [{photos['tubingen']}, {photos['great_wave']}]\nstyles: [{photos['starry_night']}]\n"
+                        "num_steps: 2\nbackbone_options: {weights: none}\n")
+    jobs = load_manifest(manifest, output_dir=tmp_path / "out", device="cpu")
+    outcomes = [batch_jobs.run_job(job) for job in jobs]
+    assert [outcome.status for outcome in outcomes] == ["done", "done"], outcomes
+    assert len(built) == 1
