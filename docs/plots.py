@@ -207,6 +207,10 @@ FIGURES: tuple[Plot, ...] = (
         [Source("overhead_amd_1.json", "run 1"), Source("overhead_amd_2.json", "run 2"),
          Source("overhead_amd_3.json", "run 3")],
         "Engine step against the bare forward+backward pass, three runs")),
+    Plot("overhead_earlier.png", lambda: draw_overhead(
+        [Source("full.json", "morning"), Source("overhead_repeat.json", "morning, repeat"),
+         Source("overhead_amd_before_warmup.json", "evening")],
+        "Engine step against the bare forward+backward pass, before the backward's warmed-up product choice")),
     Plot("overhead_xeon.png", lambda: draw_overhead(
         [Source("overhead_xeon.json", "run 1"), Source("overhead_xeon_repeat.json", "run 2")],
         "Engine step against the bare forward+backward pass, two runs")),
