@@ -28,7 +28,8 @@ from siayn_core.engine.painter import Painter
 from siayn_core.io.images import read_image
 from siayn_core.io.resources import examples_dir
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 
 RANDOM_WEIGHTS = {"backbone_options": {"weights": "none"}}
 
