@@ -1,4 +1,4 @@
-"""SIAYN's check on a CUDA GPU, in under five minutes:
+"""A check of SIAYN on a CUDA GPU in under five minutes: the device tests, the step times, one JSON.
 
     python -m benchmarks.gpu_check                 # on a machine with CUDA
     python -m benchmarks.gpu_check --dry-run-cpu   # the same steps on the CPU, tiny and short
@@ -12,8 +12,9 @@ Run from the repository root. It
    median), the whole run, and the peak CUDA memory allocated. VGG16 loads the ImageNet
    weights from ``--weights`` or the torch hub cache, VGG19 from the hub cache; a backbone
    without its file runs with random weights (the same FLOPs), and the JSON says so. Each
-   run stops after ``--time-cap`` seconds, so the check keeps to its budget on a slower
-   card; the JSON records the cap and the steps taken;
+   run, loading its backbone included, stops after ``--time-cap`` seconds (40), and the
+   tests after ``--tests-timeout`` (100): the check keeps to five minutes on a slower card
+   too, and the JSON records the cap and the steps each run took;
 3. writes one JSON (``--output``, default ``benchmarks/results/gpu_check_<gpu>.json``) with
    the card, driver, CUDA and torch versions, and prints a table.
 
@@ -89,8 +90,9 @@ def parser() -> argparse.ArgumentParser:
                         help="VGG16 weights (default: ../shared/weights, else the torch hub cache)")
     parser.add_argument("--output", type=Path, default=None,
                         help="JSON file to write (default: benchmarks/results/gpu_check_<gpu>.json)")
-    parser.add_argument("--size", type=int, default=512, help="long side of the timed runs' images in px")
-    parser.add_argument("--steps", type=int, default=500, help="steps of each timed run (over all its stages)")
+    parser.add_argument("--size", type=int, default=512, help="long side of the timed runs' images in px (on the GPU)")
+    parser.add_argument("--steps", type=int, default=500,
+                        help="steps of each timed run, over all its stages (on the GPU)")
     parser.add_argument("--time-cap", type=float, default=40.0,
                         help="seconds after which a timed run stops, whatever steps it has left")
     parser.add_argument("--tests", action="append", default=None, metavar="FILE",
