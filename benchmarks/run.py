@@ -12,6 +12,9 @@ variants  benchmarks/variants.py: memory formats and torch.compile
 quality   benchmarks/quality.py: time to quality, single scale against multi-scale
 judged    benchmarks/judged.py: quality at equal time by measures the runs do not optimize
 memory    benchmarks/memory.py: peak memory at 512 to 2048 px, a fresh process per size
+
+On a CUDA machine, ``python -m benchmarks.gpu_check`` is a check of five minutes: the device
+tests and the defaults' step time in bfloat16 and float32 (benchmarks/gpu_check.py).
 """
 
 from __future__ import annotations
