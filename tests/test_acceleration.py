@@ -41,9 +41,20 @@ def test_the_cpu_runs_bfloat16_where_it_computes_it_natively(native_bfloat16: bo
         autocast_dtype("float8", cpu)
 
 
-def test_native_bfloat16_is_the_hardwares_answer() -> None:
+def test_native_bfloat16_is_the_hardwares_answer(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    request.addfinalizer(acceleration.cpu_computes_bfloat16.cache_clear)  # no patched answer stays cached
     native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     assert acceleration.cpu_computes_bfloat16() == (native and torch.backends.mkldnn.is_available())
+    for name, answer in (("_is_avx512_bf16_supported", True), ("_is_amx_tile_supported", False)):
+        monkeypatch.setattr(torch.cpu, name, lambda answer=answer: answer)
+    acceleration.cpu_computes_bfloat16.cache_clear()
+    assert acceleration.cpu_computes_bfloat16() == torch.backends.mkldnn.is_available()
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name)  # a torch without the private checks: no
+    acceleration.cpu_computes_bfloat16.cache_clear()
+    assert acceleration.cpu_computes_bfloat16() is False
 
 
 def first_conv_dtypes(painter: Painter) -> list[torch.dtype]:

@@ -32,8 +32,10 @@ def cpu_computes_bfloat16() -> bool:
     Elsewhere bfloat16 on the CPU is emulated with float32 arithmetic and conversions, which
     makes it slower than float32. The answer is the hardware's, asked once per process.
     """
-    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
-    return bool(native) and torch.backends.mkldnn.is_available()
+    # torch asks the CPU only through private functions: a torch without them counts as no.
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    native = any(check() for check in checks if check is not None)
+    return native and torch.backends.mkldnn.is_available()
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
