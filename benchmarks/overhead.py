@@ -1,10 +1,14 @@
 """Step overhead: our mean optimization step (the engine's own loop: L-BFGS, every loss,
 callbacks) against a bare forward+backward of the same truncated backbone on the same image
-with requires_grad on the input only.
+with requires_grad on the input only: contiguous and channels_last in float32, and
+channels_last under bfloat16 autocast (features cast to float32 before the loss, as the
+engine does).
 
-The two alternate step by step in one process (a bare pass runs inside the engine's
-callback and is not counted as engine time), so load from other processes hits both alike;
-medians are reported. Random weights: the FLOPs are the same as with trained ones.
+The engine runs in the ``precision`` asked for (``--precision``, by default the defaults'
+``auto``); its overhead is over the bare pass in its own format and precision. The engine
+and the bare passes alternate step by step in one process (a bare pass runs inside the
+engine's callback and is not counted as engine time), so load from other processes hits
+them alike; medians are reported. Random weights: the FLOPs are the same as with trained ones.
 """
 
 from __future__ import annotations
@@ -22,10 +26,17 @@ if TYPE_CHECKING:
     from siayn_core.engine.loop import Iterate
 
 
-def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registry) -> dict[str, Any]:
-    """Engine steps and bare passes, alternating, on a ``size`` x ``size`` image."""
+#: The bare passes: each one's memory format (channels_last or not) and precision.
+BARE_PASSES = {"contiguous": (False, "float32"), "channels_last": (True, "float32"),
+               "channels_last_bfloat16": (True, "bfloat16")}
+
+
+def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registry,
+                     precision: str = "auto") -> dict[str, Any]:
+    """Engine steps (in ``precision``) and bare passes, alternating, on a ``size`` x ``size`` image."""
     import torch
 
+    from siayn_core.engine.acceleration import backbone_precision
     from siayn_core.engine.loop import optimize_at_size
     from siayn_core.engine.objective import Objective, build_components
 
@@ -33,20 +44,21 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
     settings: dict[str, Any] = {"backbone": arch, "backbone_options": {"weights": "none"}, "min_size": None, **LAYERS}
     torch_device = torch.device(device)
     torch.manual_seed(0)
-    opts = options(**settings)
+    opts = options(**settings, precision=precision)
     components, _ = build_components(opts, reg, torch_device)
+    ran = backbone_precision(components["backbone"])
     extractors: dict[str, Any] = {}
-    for name, last in (("contiguous", False), ("channels_last", True)):
-        # The same seed gives the engine's weights; float32 as the bare network always ran.
-        torch.manual_seed(0)
-        built, _ = build_components(options(**settings, channels_last=last, precision="float32"), reg, torch_device)
+    for name, (last, bare_precision) in BARE_PASSES.items():
+        torch.manual_seed(0)  # the same seed gives the engine's weights
+        built, _ = build_components(options(**settings, channels_last=last, precision=bare_precision), reg,
+                                    torch_device)
         extractors[name] = built["backbone"]
     layer = deepest_layer(reg, arch, LAYERS["content_layers"] + LAYERS["style_layers"])
 
     content = torch.rand(1, 3, size, size, generator=generator).to(torch_device)
     style = torch.rand(1, 3, size, size, generator=generator).to(torch_device)
     objective = Objective(opts, components, 1)
-    bare: dict[str, list[float]] = {"contiguous": [], "channels_last": []}
+    bare: dict[str, list[float]] = {name: [] for name in BARE_PASSES}
     engine_times: list[float] = []
     state = {"last": 0.0, "order": 0}
 
@@ -54,11 +66,12 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
         now = time.perf_counter()
         if iterate.step > 1:
             engine_times.append(now - state["last"])
-        # Alternate which bare variant runs first, so neither always follows the engine.
-        order = ("contiguous", "channels_last") if state["order"] % 2 == 0 else ("channels_last", "contiguous")
+        # Rotate which bare variant runs first, so none always follows the engine.
+        names = list(BARE_PASSES)
+        shift = state["order"] % len(names)
         state["order"] += 1
-        for name in order:
-            bare[name].append(bare_pass(extractors[name], content, layer, name == "channels_last"))
+        for name in names[shift:] + names[:shift]:
+            bare[name].append(bare_pass(extractors[name], content, layer, BARE_PASSES[name][0]))
         state["last"] = time.perf_counter()
 
     state["last"] = time.perf_counter()
@@ -72,15 +85,18 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
         "steps": len(engine_times),
         "engine_step_s": ours,
         "engine_step_mean_s": statistics.mean(engine_times[warm]),
-        "bare_channels_last_s": statistics.median(bare["channels_last"][1:]),
-        "bare_contiguous_s": statistics.median(bare["contiguous"][1:]),
+        "engine_precision": ran,
+        **{f"bare_{name}_s": statistics.median(times[1:]) for name, times in bare.items()},
     }
-    result["overhead_vs_same_format"] = ours / result["bare_channels_last_s"] - 1.0
+    same = "channels_last" if ran == "float32" else f"channels_last_{ran}"
+    result["bare_same_format_s"] = result.get(f"bare_{same}_s", result["bare_channels_last_s"])
+    result["overhead_vs_same_format"] = ours / result["bare_same_format_s"] - 1.0
+    result["overhead_vs_float32"] = ours / result["bare_channels_last_s"] - 1.0
     result["overhead_vs_contiguous"] = ours / result["bare_contiguous_s"] - 1.0
     result["gram_products_s"] = style_loss_time(components["backbone"], components["style_loss"], content,
                                                 LAYERS["style_layers"])
     result["gram_s"] = min(result["gram_products_s"].values())
-    result["gram_share_of_bare"] = result["gram_s"] / result["bare_channels_last_s"]
+    result["gram_share_of_bare"] = result["gram_s"] / result["bare_same_format_s"]
     return result
 
 
@@ -109,24 +125,27 @@ def style_loss_time(extractor: Any, loss: Any, image: torch.Tensor, layers: list
 
 
 def run(session: Session) -> None:
-    """The section: VGG16 and VGG19 at 256 (and 512) px, saved after each."""
+    """The section: VGG16 and VGG19 (or ``--arch``) at 256 (and 512) px, saved after each."""
     quick = session.args.quick
     session.results["overhead"] = []
-    for arch in ("vgg16", "vgg19"):
+    for arch in session.args.arch or ("vgg16", "vgg19"):
         for size in (256,) if quick else (256, 512):
-            session.log(f"overhead: {arch} at {size} px")
+            session.log(f"overhead: {arch} at {size} px, precision {session.args.precision}")
             session.results["overhead"].append(
-                measure_overhead(arch, size, 4 if quick else 12, session.args.device, session.registry))
+                measure_overhead(arch, size, 4 if quick else 12, session.args.device, session.registry,
+                                 session.args.precision))
             session.save()
 
 
 def report(rows: list[dict[str, Any]]) -> None:
     """Print the section's table."""
     table("Step overhead (median s per step; engine vs bare forward+backward, interleaved)",
-          ["backbone @ px", "engine step", "bare (channels_last)", "bare (contiguous)", "overhead", "vs contiguous",
-           "style loss alone", "the rest"],
-          [[f"{r['arch']} @ {r['size']}", f"{r['engine_step_s']:.3f}", f"{r['bare_channels_last_s']:.3f}",
-            f"{r['bare_contiguous_s']:.3f}", f"{100 * r['overhead_vs_same_format']:+.1f}%",
+          ["backbone @ px", "engine step", "bare (channels_last)", "bare (contiguous)", "bare (bfloat16)",
+           "overhead", "vs contiguous", "style loss alone", "the rest"],
+          [[f"{r['arch']} @ {r['size']}", f"{r['engine_step_s']:.3f} ({r.get('engine_precision', 'float32')})",
+            f"{r['bare_channels_last_s']:.3f}", f"{r['bare_contiguous_s']:.3f}",
+            f"{r['bare_channels_last_bfloat16_s']:.3f}" if "bare_channels_last_bfloat16_s" in r else "-",
+            f"{100 * r['overhead_vs_same_format']:+.1f}%",
             f"{100 * r['overhead_vs_contiguous']:+.1f}%", f"{100 * r['gram_share_of_bare']:+.1f}%",
             f"{100 * (r['overhead_vs_same_format'] - r['gram_share_of_bare']):+.1f}%"]
            for r in rows])

@@ -42,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", action="append", choices=tuple(SECTIONS), help="run only this section (repeatable)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+                        help="the engine's precision in the overhead section (default: auto, the defaults')")
+    parser.add_argument("--arch", action="append", default=None, metavar="NAME",
+                        help="a backbone of the overhead section (repeatable; default: vgg16 and vgg19)")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="VGG16 weights for the quality section")
     parser.add_argument("--output", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--baseline-from", type=Path, default=None,

@@ -273,6 +273,7 @@ def test_a_run_previews_every_few_steps_and_ends_with_its_files(backend: GuiBack
     assert image.name == "photo!-!swirls.png" and metadata.name == "run.json"
     record = json.loads(metadata.read_text())
     assert record["steps"] == 6 and record["stopped"] is False and record["seed"] == 5
+    assert f"on cpu in {record['precision']} (seed 5)" in last.status
     assert record["config"]["backbone_options"] == {"weights": "none"}
     assert len(last.losses) == 6 and last.image == image
     assert Image.open(image).size == (40, 32)

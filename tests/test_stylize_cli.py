@@ -223,6 +223,23 @@ def test_progress_bar_on_stderr_unless_quiet(tmp_path: Path, small_images: dict[
     assert code == 0 and stderr == ""
 
 
+@pytest.mark.parametrize(("native", "precision", "ran"), [(True, "auto", "bfloat16"), (False, "auto", "float32"),
+                                                          (True, "float32", "float32")])
+def test_the_first_line_and_run_json_name_the_precision_that_ran(
+    tmp_path: Path, small_images: dict[str, Path], monkeypatch: pytest.MonkeyPatch, native: bool, precision: str,
+    ran: str,
+) -> None:
+    from siayn_core.engine import acceleration
+
+    monkeypatch.setattr(acceleration, "cpu_computes_bfloat16", lambda: native)
+    code, _, stderr = stylize(small_images["tubingen"], small_images["starry_night"], "-o", tmp_path,
+                              "--set", "num_steps=1", "--set", "backbone_options.weights=none",
+                              "--set", f"precision={precision}", "--device", "cpu")
+    assert code == 0, stderr
+    assert stderr.splitlines()[0].endswith(f"; backbone in {ran} on cpu")
+    record = json.loads((tmp_path / "default" / "run.json").read_text())
+    assert record["precision"] == ran and record["config"]["precision"] == precision
+
 
 def test_progress_bar_shows_every_term_of_the_record() -> None:
     from siayn_core.cli.progress import losses_text

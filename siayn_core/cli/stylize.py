@@ -163,7 +163,8 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
             if interrupt.triggered:
                 break
             if not quiet:
-                click.echo(size_line(spec), err=True)
+                painter = painters.for_options(spec.options)  # run_stylize below reuses it
+                click.echo(size_line(spec, precision=painter.precision, device=str(painter.device)), err=True)
             with ExitStack() as stack:
                 progress = None if quiet else stack.enter_context(ProgressBar(spec.name, spec.options.num_steps))
                 result = run_stylize(
@@ -194,8 +195,9 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
         sys.exit(EXIT_INTERRUPTED)
 
 
-def size_line(spec: RunSpec) -> str:
-    """``siayn: run 'default': 256x192 px output from the 512x384 px tubingen.jpg ...``."""
+def size_line(spec: RunSpec, *, precision: str, device: str) -> str:
+    """``siayn: run 'default': 256x192 px output from the 512x384 px tubingen.jpg ...``,
+    ending with the ``precision`` the backbone runs in on ``device``."""
     from ..engine.schedule import reference_size
 
     options = spec.options
@@ -212,4 +214,4 @@ def size_line(spec: RunSpec) -> str:
                  f"size (style_reference: null optimizes every size)")
     if options.recipe != "siayn":
         line += f"; recipe: {options.recipe} (the original SIAYN's weights and style sizing, docs/config.md)"
-    return line
+    return line + f"; backbone in {precision} on {device}"

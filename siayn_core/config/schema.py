@@ -254,8 +254,9 @@ class StylizeOptions:
     )
     precision: str = option(
         "auto",
-        help="backbone precision on CUDA: auto (bfloat16 where supported), float32, bfloat16 or float16; "
-        "other devices always use float32",
+        help="backbone precision (the losses are always float32): auto (bfloat16 on GPUs that support it "
+        "and CPUs that compute it natively, float32 elsewhere), float32, bfloat16 (on a CPU without native "
+        "bfloat16 it runs, but slowly) or float16 (CUDA only); on MPS always float32",
         choices=("auto", "float32", "bfloat16", "float16"),
     )
     compile: bool = option(

@@ -1,14 +1,17 @@
-"""How the backbone runs: memory format, mixed precision on CUDA, optional torch.compile.
+"""How the backbone runs: memory format, mixed precision, optional torch.compile.
 
 :func:`accelerate` wraps any feature extractor a backbone plugin returns; the losses still
 receive float32 features keyed by layer name, so nothing else needs to know. channels_last
 is faster for VGG on the CPU (docs/performance.md), so ``auto`` turns it on for nn.Module
-extractors on the CPU and CUDA.
+extractors on the CPU and CUDA. ``precision: auto`` runs the backbone under bfloat16
+autocast on CUDA devices that support it and on CPUs that compute bfloat16 natively
+(:func:`cpu_computes_bfloat16`), float32 elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,23 +24,49 @@ PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX tiles) and torch's
+    oneDNN backend, which runs the backbone's convolutions in bfloat16, is there to use it.
+
+    Elsewhere bfloat16 on the CPU is emulated with float32 arithmetic and conversions, which
+    makes it slower than float32. The answer is the hardware's, asked once per process.
+    """
+    # torch asks the CPU only through private functions: a torch without them counts as no.
+    checks = (getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    native = any(check() for check in checks if check is not None)
+    return native and torch.backends.mkldnn.is_available()
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype the backbone runs in under autocast, or None for float32.
 
-    ``auto`` picks bfloat16 on CUDA devices that support it and float32 everywhere else;
-    reduced precision is only used on CUDA (on the CPU it is slower than float32 here, and
-    on MPS autocast is incomplete), so elsewhere any choice means float32.
+    ``auto`` picks bfloat16 on CUDA devices that support it and on CPUs that compute it
+    natively (:func:`cpu_computes_bfloat16`), float32 everywhere else. ``bfloat16`` runs
+    bfloat16 on any CPU (slowly where it is emulated); ``float16`` is for CUDA only, and on
+    MPS, where autocast is incomplete, every choice means float32.
     """
     precision = (precision or "auto").lower()
     if precision not in PRECISIONS:
         raise SiaynError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if device.type != "cuda" or precision == "float32":
+    if precision == "float32":
+        return None
+    if device.type == "cpu":
+        if precision == "bfloat16" or (precision == "auto" and cpu_computes_bfloat16()):
+            return torch.bfloat16
+        return None
+    if device.type != "cuda":
         return None
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     if precision == "bfloat16" and not torch.cuda.is_bf16_supported():
         raise SiaynError("precision 'bfloat16' is not supported by this GPU; use float16 or float32")
     return _DTYPES[precision]
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``"bfloat16"``, ``"float16"`` or, for None (no autocast), ``"float32"``."""
+    return "float32" if dtype is None else str(dtype).removeprefix("torch.")
 
 
 class AcceleratedExtractor:
@@ -98,7 +127,8 @@ def accelerate(
     """``extractor`` prepared to run fast on ``device``.
 
     :param channels_last: NHWC memory format for the network and its input; None: auto.
-    :param precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (CUDA only).
+    :param precision: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (CUDA only): see
+        :func:`autocast_dtype`.
     :param compile: wrap an nn.Module's forward with ``torch.compile`` (each new image size
         compiles again, so it pays off only for long runs; off by default).
     """
@@ -114,3 +144,8 @@ def accelerate(
     if not last and dtype is None and extractor is not None and not compile:
         return extractor
     return AcceleratedExtractor(extractor, channels_last=last, dtype=dtype, device=device)
+
+
+def backbone_precision(extractor: Any) -> str:
+    """The precision ``extractor`` (as :func:`accelerate` returned it) runs the backbone in."""
+    return precision_name(extractor.dtype if isinstance(extractor, AcceleratedExtractor) else None)

@@ -52,6 +52,8 @@ class StylizeResult:
     :param seed: the seed the run used (drawn at random when none was given).
     :param components: for each component key (``backbone``, ``opt``...), the component's
         name, plugin and options as used.
+    :param precision: what the backbone ran in: ``float32``, or ``bfloat16``/``float16``
+        under autocast (the losses are float32 either way).
     """
 
     image: torch.Tensor
@@ -62,6 +64,7 @@ class StylizeResult:
     stopped: bool
     seed: int = 0
     components: dict[str, dict[str, Any]] = field(default_factory=dict)
+    precision: str = "float32"
 
 class DivergedError(SiaynError):
     """The loss became NaN or infinite: the optimization diverged.

@@ -27,6 +27,7 @@ from ..config.components import component_options
 from ..config.schema import COMPONENT_KEYS, StylizeOptions
 from ..io.images import output_size, resize, to_tensor
 from ..plugin.errors import SiaynError
+from .acceleration import backbone_precision
 from .colour_control import ColourControl
 from .devices import resolve_device
 from .guides import Regions, regions_for
@@ -100,6 +101,9 @@ class Painter:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(COMPONENT_SEED)
             self.components, self.record = build_components(options, registry, self.device)
+        #: What the backbone runs in (``float32``, ``bfloat16`` or ``float16``), resolved from
+        #: the ``precision`` option for this device.
+        self.precision = backbone_precision(self.components["backbone"])
         self._style_targets: dict[tuple[str, tuple[int, ...], tuple[str, ...]], dict[str, torch.Tensor]] = {}
         self._lock = threading.Lock()
 
@@ -284,6 +288,7 @@ class Painter:
             stopped=stopped,
             seed=canvas.seed,
             components=self.record,
+            precision=self.precision,
         )
 
 

@@ -319,7 +319,7 @@ def finished_update(output: RunOutput, num_steps: int) -> Update:
     else:
         outcome = f"**Finished** {result.steps} steps"
     status = (
-        f"{outcome} in {result.seconds:.1f} s on {result.device} (seed {result.seed}).  \n"
+        f"{outcome} in {result.seconds:.1f} s on {result.device} in {result.precision} (seed {result.seed}).  \n"
         f"Saved in `{output.run_dir}`."
     )
     results = [(output.image, "stylized")] + [(path, step_caption(output.image, path)) for path in output.processed]

@@ -2,13 +2,14 @@
 
 Both records share their top-level fields where they mean the same thing: ``kind``
 (``"stylize"`` or ``"video"``), ``config`` (every setting, resolved, with the ``seed``),
-``output``, ``postprocessed``, ``size``, ``seconds``, ``device``, ``steps``, ``seed``,
-``components`` and ``versions``. A stylize run adds its ``run`` name, ``source`` config,
-``frames`` folder, ``stopped`` flag and per-step ``losses`` (and, when it applies,
-``resumed_from``, ``diverged``/``error`` or ``interrupted``). A clip adds its ``video``
-settings, ``fps``, ``frame_count``, ``shots`` and, once finished, ``frames``: each frame's
-entry from its shot's record; its ``seconds`` and ``steps`` are its frames' sums, and its
-``config.content`` is the clip.
+``output``, ``postprocessed``, ``size``, ``seconds``, ``device``, ``precision`` (what the
+backbone ran in), ``steps``, ``seed``, ``components`` and ``versions``. A stylize run adds
+its ``run`` name, ``source`` config, ``frames`` folder, ``stopped`` flag and per-step
+``losses`` (and, when it applies, ``resumed_from``, ``diverged``/``error`` or
+``interrupted``). A clip adds its ``video`` settings, ``fps``, ``frame_count``, ``shots``
+and, once finished, ``frames``: each frame's entry from its shot's record; its ``seconds``
+and ``steps`` are its frames' sums, its ``device`` and ``precision`` its frames' (each
+named once), and its ``config.content`` is the clip.
 
 :func:`stylize_record` and :func:`video_record` build the records, :func:`write_record`
 writes one, :func:`read_record` reads one back and :func:`mark_record` adds fields to a
@@ -82,6 +83,7 @@ def stylize_record(
         "size": [int(result.image.shape[-1]), int(result.image.shape[-2])],
         "seconds": round(result.seconds, 3),
         "device": result.device,
+        "precision": result.precision,
         "steps": result.steps,
         "stopped": result.stopped,
         "seed": result.seed,
@@ -139,10 +141,11 @@ def video_record(
     """A clip's ``run.json``: its :func:`video_settings`, seed and shots and, once finished,
     its mp4 (``output``), every frame's entry and the files its postprocessors wrote.
 
-    :param frames: each frame's entry from its shot's record, with its ``seconds``, ``steps``
-        and ``device``.
+    :param frames: each frame's entry from its shot's record, with its ``seconds``, ``steps``,
+        ``device`` and ``precision``.
     """
     devices = dict.fromkeys(str(frame["device"]) for frame in frames if frame.get("device"))
+    precisions = dict.fromkeys(str(frame["precision"]) for frame in frames if frame.get("precision"))
     return {
         "kind": "video",
         **settings,
@@ -154,6 +157,7 @@ def video_record(
         "frames": [dict(frame) for frame in frames],
         "seconds": round(sum(float(frame.get("seconds") or 0.0) for frame in frames), 3),
         "device": ", ".join(devices) or None,
+        "precision": ", ".join(precisions) or None,
         "steps": sum(int(frame.get("steps") or 0) for frame in frames),
         "seed": seed,
         "components": dict(components),

@@ -94,7 +94,8 @@ class ShotJob:
     def record_frame(self, done: list[dict[str, Any]], index: int, result: StylizeResult) -> None:
         """Add frame ``index``'s entry to ``done``, the shot's finished frames, and write the record."""
         done.append({"file": frame_name(index), "seconds": round(result.seconds, 3), "steps": result.steps,
-                     "loss": result.losses[-1] if result.losses else None, "device": result.device})
+                     "loss": result.losses[-1] if result.losses else None, "device": result.device,
+                     "precision": result.precision})
         write_json(done, self.record)
 
     def finished(self) -> list[dict[str, Any]]:
