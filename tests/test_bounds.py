@@ -89,7 +89,10 @@ def test_an_optimizer_that_cannot_keep_the_box_gets_the_engines_projection() -> 
 
 def random_vgg_setup(registry: Any, keep_in_range: bool) -> tuple[torch.Tensor, list[torch.Tensor], Objective, Any]:
     options = build_options(
-        {"backbone_options": {"weights": "none"}, "min_size": None, "keep_in_range": keep_in_range, **LAYERS},
+        # float32: on random weights and a 40x32 image a bfloat16 backbone's loss is too rough for
+        # ten steps to show the projection's descent.
+        {"backbone_options": {"weights": "none"}, "min_size": None, "keep_in_range": keep_in_range,
+         "precision": "float32", **LAYERS},
         where="test",
     )
     torch.manual_seed(0)
