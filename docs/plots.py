@@ -186,6 +186,26 @@ def draw_quality(sources: Sequence[Source], title: str, side_of: Sequence[str | 
     return figure
 
 
+def draw_step_budget(source: Source, title: str) -> Figure:
+    """Each pair's style (left) and content (right) distance against the engine seconds its
+    step budgets took, one line per pair, each point labelled with its steps."""
+    result = source.load()
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    budgets = [str(steps) for steps in result["budgets"]]
+    for pair in result["pairs"]:
+        runs = [pair["runs"][steps] for steps in budgets]
+        seconds = [run["seconds"] for run in runs]
+        label = pair["style"].rsplit(".", 1)[0]
+        for axis, measure in zip(axes, ("style", "content")):
+            axis.plot(seconds, [run[measure] for run in runs], marker="o", markersize=3, label=label)
+    for axis, measure in zip(axes, ("style", "content")):
+        axis.set_xlabel(f"engine seconds ({', '.join(budgets)} steps)")
+        axis.set_ylabel(f"{measure} distance (lower is better)")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    finish(figure, title, [result], [source])
+    return figure
+
+
 @dataclass(frozen=True)
 class Plot:
     """One figure: its file name and how to draw it."""
@@ -234,6 +254,8 @@ FIGURES: tuple[Plot, ...] = (
         [Source("before_after/core_quality_overhead.json", "old"), Source("before_after/core_quality_overhead.json", "new")],
         "Time to quality at 256x192 px, before (d1242fd, dashed) and after (e09fc4f) one resolver and the painter",
         side_of=["old", "new"])),
+    Plot("step_budget.png", lambda: draw_step_budget(
+        Source("step_budget_xeon.json"), "The defaults at 100, 150, 200 and 300 steps, 256 px, bfloat16, judged")),
 )
 
 
