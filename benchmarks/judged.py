@@ -180,17 +180,21 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
 
 
+def bundled_pairs() -> list[tuple[Path, Path]]:
+    """Every content/style pair of ``../shared/data/images``, in name order."""
+    styles = sorted((IMAGES / "style").glob("*.jpg"))
+    return [(content, style) for content in sorted((IMAGES / "content").glob("*.jpg")) for style in styles]
+
+
 def run(session: Session) -> None:
     """The section, or a ``skipped`` note without the VGG16 weights or the image folders."""
     args = session.args
-    styles = sorted((IMAGES / "style").glob("*.jpg"))
-    contents = sorted((IMAGES / "content").glob("*.jpg"))
+    pairs = bundled_pairs()
     home = with_weights(args.weights)
-    if home is None or not styles or not contents:
+    if home is None or not pairs:
         session.results["judged"] = {"skipped": f"needs the VGG16 weights ({args.weights}) and {IMAGES}"}
         session.save()
         return
-    pairs = [(content, style) for content in contents for style in styles]
     if args.quick:
         pairs = pairs[:2]
     variants = chosen_variants(args.judged_variants, parse_settings(args.settings))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import DEFAULT_WEIGHTS, conditions, registry, with_weights, write_json
-from .judged import IMAGES, Judge, judged_run
+from .judged import IMAGES, Judge, bundled_pairs, judged_run
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -56,24 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     home = with_weights(args.weights)
-    styles = sorted((IMAGES / "style").glob("*.jpg"))
-    contents = sorted((IMAGES / "content").glob("*.jpg"))
-    if home is None or not styles or not contents:
+    pairs = bundled_pairs()
+    if home is None or not pairs:
         print(f"needs the VGG16 weights ({args.weights}) and the images in {IMAGES}", file=sys.stderr)
         return 2
     result: dict[str, Any] = {"conditions": conditions(args.threads), "size": args.size, "steps": args.steps,
                               "pairs": []}
     with home:
         reg = registry()
-        for content in contents:
-            for style in styles:
-                pair = measure_pair(content, style, size=args.size, steps=args.steps, reg=reg)
-                result["pairs"].append(pair)
-                write_json(args.output, result)
-                runs, change = pair["runs"], pair["bfloat16_change"]
-                print(f"{style.stem}: float32 {runs['float32']['seconds']:.1f} s, bfloat16 "
-                      f"{runs['bfloat16']['seconds']:.1f} s; bfloat16 style {change['style']:+.2%}, "
-                      f"content {change['content']:+.2%}, colour {change['colour']:+.2%}", flush=True)
+        for content, style in pairs:
+            pair = measure_pair(content, style, size=args.size, steps=args.steps, reg=reg)
+            result["pairs"].append(pair)
+            write_json(args.output, result)
+            runs, change = pair["runs"], pair["bfloat16_change"]
+            print(f"{style.stem}: float32 {runs['float32']['seconds']:.1f} s, bfloat16 "
+                  f"{runs['bfloat16']['seconds']:.1f} s; bfloat16 style {change['style']:+.2%}, "
+                  f"content {change['content']:+.2%}, colour {change['colour']:+.2%}", flush=True)
     changes = [pair["bfloat16_change"] for pair in result["pairs"]]
     result["largest_change"] = {measure: max(abs(change[measure]) for change in changes)
                                 for measure in ("style", "content", "colour")}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import DEFAULT_WEIGHTS, conditions, registry, with_weights, write_json
-from .judged import IMAGES, Judge, judged_run
+from .judged import IMAGES, Judge, bundled_pairs, judged_run
 
 MEASURES = ("style", "content", "colour")
 
@@ -39,9 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     home = with_weights(args.weights)
-    styles = sorted((IMAGES / "style").glob("*.jpg"))
-    contents = sorted((IMAGES / "content").glob("*.jpg"))
-    if home is None or not styles or not contents:
+    pairs = bundled_pairs()
+    if home is None or not pairs:
         print(f"needs the VGG16 weights ({args.weights}) and the images in {IMAGES}", file=sys.stderr)
         return 2
     budgets = sorted(args.steps)
@@ -49,21 +48,20 @@ def main(argv: list[str] | None = None) -> int:
                               "pairs": []}
     with home:
         reg = registry()
-        for content_path in contents:
-            for style_path in styles:
-                content, style = read_image(content_path), read_image(style_path)
-                judge = Judge(reg, content, style, output_size(content.size, longer_side=args.size, scale=1.0))
-                runs = {}
-                for steps in budgets:
-                    run = judged_run(content, style, {}, size=args.size, steps=steps, budget=None, judge=judge,
-                                     every=10**9, reg=reg, device="cpu")
-                    run.pop("image")
-                    run.pop("curve")
-                    runs[str(steps)] = run
-                    print(f"{style_path.stem} {steps} steps: {run['seconds']:.1f} s, style {run['style']:.4f}, "
-                          f"content {run['content']:.4f}", flush=True)
-                result["pairs"].append({"content": content_path.name, "style": style_path.name, "runs": runs})
-                write_json(args.output, result)
+        for content_path, style_path in pairs:
+            content, style = read_image(content_path), read_image(style_path)
+            judge = Judge(reg, content, style, output_size(content.size, longer_side=args.size, scale=1.0))
+            runs = {}
+            for steps in budgets:
+                run = judged_run(content, style, {}, size=args.size, steps=steps, budget=None, judge=judge,
+                                 every=10**9, reg=reg, device="cpu")
+                run.pop("image")
+                run.pop("curve")
+                runs[str(steps)] = run
+                print(f"{style_path.stem} {steps} steps: {run['seconds']:.1f} s, style {run['style']:.4f}, "
+                      f"content {run['content']:.4f}", flush=True)
+            result["pairs"].append({"content": content_path.name, "style": style_path.name, "runs": runs})
+            write_json(args.output, result)
     largest = str(budgets[-1])
     result["mean_change_from_largest"] = {
         str(steps): {measure: sum(pair["runs"][str(steps)][measure] / pair["runs"][largest][measure] - 1

@@ -23,7 +23,7 @@ from ..io.resources import examples_dir
 from ..plugin.errors import SiaynError
 from .build import build_options
 from .files import expand_user, resolve_file
-from .schema import RunPictures, RunSpec
+from .schema import RunPictures, RunSpec, StylizeOptions
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -128,8 +128,7 @@ def resolve_run(
         capped = size_cap is not None and max(pictures.content.size) > size_cap
         if capped:
             options = dataclasses.replace(options, size=size_cap)
-        size = output_size(pictures.content.size, longer_side=options.size, scale=options.scaler)
-        check_output_size(size, where=where)
+        size = checked_output_size(pictures.content.size, options, where=where)
     if registry is not None:
         from .components import check_components
 
@@ -175,9 +174,16 @@ def with_pictures(spec: RunSpec) -> RunSpec:
         return spec
     pictures = decode_pictures(ImageReader(), spec.content, spec.styles, spec.masks, spec.content_mask,
                                spec.fine_style)
-    size = output_size(pictures.content.size, longer_side=spec.options.size, scale=spec.options.scaler)
-    check_output_size(size, where=spec.where)
+    size = checked_output_size(pictures.content.size, spec.options, where=spec.where)
     return dataclasses.replace(spec, pictures=pictures, size=size)
+
+
+def checked_output_size(photo_size: tuple[int, int], options: StylizeOptions, *, where: str) -> tuple[int, int]:
+    """The output size ``options`` give a photo of ``photo_size``, refused by
+    :func:`check_output_size` when it cannot run."""
+    size = output_size(photo_size, longer_side=options.size, scale=options.scaler)
+    check_output_size(size, where=where)
+    return size
 
 
 def check_output_size(size: tuple[int, int], *, where: str) -> None:
