@@ -65,7 +65,7 @@ def first_conv_dtypes(painter: Painter) -> list[torch.dtype]:
     return seen
 
 
-def test_auto_runs_the_backbone_in_bfloat16_and_returns_float32_features(
+def test_auto_runs_the_backbone_in_bfloat16_and_keeps_only_the_gram_layers_in_it(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(acceleration, "cpu_computes_bfloat16", lambda: True)
@@ -74,7 +74,10 @@ def test_auto_runs_the_backbone_in_bfloat16_and_returns_float32_features(
     seen = first_conv_dtypes(painter)
     features = painter.components["backbone"](torch.rand(1, 3, 32, 32))
     assert painter.precision == "bfloat16" and seen == [torch.bfloat16]
-    assert {value.dtype for value in features.values()} == {torch.float32}
+    # The Gram loss takes bfloat16 features; the content loss reads float32 ones.
+    style_only = set(options.style_layers) - set(options.content_layers)
+    assert {name for name, value in features.items() if value.dtype == torch.bfloat16} == style_only
+    assert {features[name].dtype for name in options.content_layers} == {torch.float32}
     result = painter.paint(Image.new("RGB", (24, 24), "white"), [Image.new("RGB", (24, 24), "navy")], options,
                            seed=0)
     assert result.precision == "bfloat16" and result.image.dtype == torch.float32
@@ -159,3 +162,24 @@ def test_the_command_keeps_a_padding_the_user_chose(heap_padding: list[str], mon
     monkeypatch.setenv(heap.TOP_PAD_VARIABLE, "4096")
     assert CliRunner().invoke(main, ["plugins", "list"]).exit_code == 0
     assert heap_padding == ["padded"] and os.environ[heap.TOP_PAD_VARIABLE] == "4096"
+
+
+def test_a_layer_stays_in_bfloat16_only_where_every_loss_reading_it_takes_bfloat16() -> None:
+    class Takes:
+        takes_bfloat16 = True
+
+    class Float32Only:
+        pass
+
+    readers = {"relu1_1": [Takes()], "relu4_2": [Takes(), Float32Only()], "relu5_1": [Float32Only()]}
+    assert acceleration.bfloat16_layers(readers) == frozenset({"relu1_1"})
+
+
+def test_float32_features_everywhere_for_a_style_loss_that_does_not_take_bfloat16(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(acceleration, "cpu_computes_bfloat16", lambda: True)
+    options = build_options({"backbone_options": {"weights": "none"}, "style_loss": "w2"}, where="test")
+    painter = Painter(options, registry, "cpu")
+    features = painter.components["backbone"](torch.rand(1, 3, 32, 32))
+    assert {value.dtype for value in features.values()} == {torch.float32}

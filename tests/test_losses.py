@@ -209,3 +209,22 @@ def test_content_loss_matches_torch_and_keeps_the_features_layout(registry, redu
     assert torch.allclose(ours.grad, expected.grad, rtol=1e-10, atol=1e-12)
     assert ours.grad.is_contiguous(memory_format=torch.channels_last)
     assert torch.autograd.gradcheck(lambda x: mse(x, target), (features.clone().requires_grad_(True),))
+
+
+def test_gram_loss_takes_bfloat16_features_and_compares_in_float32(registry) -> None:
+    """bfloat16 features are multiplied in bfloat16 and compared in float32: the value and the
+    gradient agree with float32 products of the same features to bfloat16's rounding."""
+    gram = registry.create("loss", "gram")
+    assert gram.takes_bfloat16
+    generator = torch.Generator().manual_seed(2)
+    features = torch.rand(1, 16, 12, 10, generator=generator).contiguous(memory_format=torch.channels_last)
+    target = gram.target(torch.rand(1, 16, 12, 10, generator=generator))
+    low = features.bfloat16().requires_grad_(True)
+    exact = low.detach().float().requires_grad_(True)
+    value, reference = gram(low, target), gram(exact, target)
+    value.backward()
+    reference.backward()
+    assert value.dtype == torch.float32 and gram.target(low.detach()).dtype == torch.float32
+    assert torch.allclose(value, reference, rtol=2e-2)
+    assert low.grad.dtype == torch.bfloat16
+    assert torch.allclose(low.grad.float(), exact.grad, rtol=3e-2, atol=3e-2 * exact.grad.abs().max().item())

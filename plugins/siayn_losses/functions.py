@@ -44,6 +44,8 @@ class RepresentationLoss:
 class GramLoss(RepresentationLoss):
     """Style loss: squared difference between Gram matrices (Gatys et al. 2016, eq. 4)."""
 
+    takes_bfloat16 = True
+
     def __init__(self, normalize: bool = True, reduction: str = "mean") -> None:
         self.normalize = normalize
         self.reduction = reduction

@@ -17,7 +17,11 @@ from torch.nn.grad import conv2d_weight
 
 
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-    """``G = F F^T`` over the spatial positions, one matrix per batch item: ``(B, C, C)``.
+    """``G = F F^T`` over the spatial positions, one matrix per batch item: ``(B, C, C)``, in
+    float32.
+
+    bfloat16 features are multiplied in bfloat16 (the products accumulate in float32 in
+    oneDNN and cuBLAS) and the Gram matrix is then compared in float32.
 
     :param normalize: divide by ``C * H * W``, as the original SIAYN did.
     """
@@ -26,6 +30,8 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         gram = _Gram.apply(features)
     else:
         gram = _gram_product(features, _by_convolution(features))
+    if gram.dtype == torch.bfloat16:
+        gram = gram.float()
     if normalize:
         gram = gram / (channels * height * width)
     return gram
@@ -153,6 +159,8 @@ def _gram_product(features: torch.Tensor, by_convolution: bool) -> torch.Tensor:
         channels = features.shape[1]
         return conv2d_weight(features, (channels, channels, 1, 1), features).view(1, channels, channels)
     rows = _pixel_rows(features)
+    if rows.shape[0] == 1:  # mm is faster than a one-item bmm
+        return torch.mm(rows[0].transpose(0, 1), rows[0]).unsqueeze(0)
     return torch.bmm(rows.transpose(1, 2), rows)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -72,8 +72,9 @@ def precision_name(dtype: torch.dtype | None) -> str:
 class AcceleratedExtractor:
     """A feature extractor run in channels_last and/or under autocast, returning float32.
 
-    Gram matrices and squared differences are computed by the losses in float32 from the
-    features this returns: in float16 a Gram sum over a large image overflows.
+    Squared differences are computed by the losses in float32 from the features this returns:
+    in float16 a Gram sum over a large image overflows. Only ``bfloat16_layers``, which every
+    loss reading them takes in bfloat16 (:func:`bfloat16_layers`), stay in bfloat16.
     """
 
     def __init__(
@@ -83,11 +84,13 @@ class AcceleratedExtractor:
         channels_last: bool,
         dtype: torch.dtype | None,
         device: torch.device,
+        bfloat16_layers: frozenset[str] = frozenset(),
     ) -> None:
         self.extractor = extractor
         self.channels_last = channels_last
         self.dtype = dtype
         self.device = device
+        self.bfloat16_layers = bfloat16_layers
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.channels_last:
@@ -100,7 +103,8 @@ class AcceleratedExtractor:
         with context:
             features = self.extractor(image)
         return {
-            name: value.float() if value.dtype != torch.float32 else value for name, value in features.items()
+            name: value if value.dtype == torch.float32 or name in self.bfloat16_layers else value.float()
+            for name, value in features.items()
         }
 
     def __getattr__(self, name: str) -> Any:
@@ -123,6 +127,7 @@ def accelerate(
     channels_last: bool | None = None,
     precision: str = "auto",
     compile: bool = False,
+    bfloat16_layers: frozenset[str] = frozenset(),
 ) -> Any:
     """``extractor`` prepared to run fast on ``device``.
 
@@ -131,6 +136,8 @@ def accelerate(
         :func:`autocast_dtype`.
     :param compile: wrap an nn.Module's forward with ``torch.compile`` (each new image size
         compiles again, so it pays off only for long runs; off by default).
+    :param bfloat16_layers: layers whose features stay in bfloat16 when the backbone runs in
+        it (:func:`bfloat16_layers`); every other layer's features are float32.
     """
     dtype = autocast_dtype(precision, device)
     last = use_channels_last(channels_last, extractor, device)
@@ -143,7 +150,17 @@ def accelerate(
             raise SiaynError(f"torch.compile is not available here ({error}); set compile: false") from None
     if not last and dtype is None and extractor is not None and not compile:
         return extractor
-    return AcceleratedExtractor(extractor, channels_last=last, dtype=dtype, device=device)
+    kept = bfloat16_layers if dtype == torch.bfloat16 else frozenset()
+    return AcceleratedExtractor(extractor, channels_last=last, dtype=dtype, device=device, bfloat16_layers=kept)
+
+
+def bfloat16_layers(readers: Mapping[str, Iterable[object]]) -> frozenset[str]:
+    """The layers whose every reader, of the losses in ``readers`` (``{layer: losses}``),
+    declares ``takes_bfloat16 = True``: those losses compute from bfloat16 features
+    themselves (the Gram loss's products run there at several times float32's speed), so
+    casting the features to float32 and their gradients back would be wasted passes."""
+    return frozenset(layer for layer, losses in readers.items()
+                     if all(getattr(loss, "takes_bfloat16", False) for loss in losses))
 
 
 def backbone_precision(extractor: Any) -> str:

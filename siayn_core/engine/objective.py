@@ -249,10 +249,16 @@ def build_components(
     extractor = built["backbone"].extractor(layers)
     if isinstance(extractor, torch.nn.Module):
         extractor = extractor.to(device)
-    from .acceleration import accelerate
+    from .acceleration import accelerate, bfloat16_layers
 
+    readers: dict[str, list[Any]] = {layer: [] for layer in layers}
+    for layer in options.content_layers:
+        readers[layer].append(built["content_loss"])
+    for layer in options.style_layers:
+        readers[layer].append(built["style_loss"])
     built["backbone"] = accelerate(
-        extractor, device, channels_last=options.channels_last, precision=options.precision, compile=options.compile
+        extractor, device, channels_last=options.channels_last, precision=options.precision,
+        compile=options.compile, bfloat16_layers=bfloat16_layers(readers),
     )
     return built, record
 
