@@ -75,6 +75,9 @@ class Loss(Protocol):
     normalized by the guide's total weight, so a guide of ones gives the unguided value.
     A run with masks and a style loss without ``guided`` is refused before it starts.
 
+    Features arrive in float32. A loss that declares ``takes_bfloat16 = True`` receives them in
+    bfloat16 where the backbone runs in it, and computes accurately from them itself.
+
     A loss may report terms of its own by returning a mapping ``{name: scalar tensor}`` instead
     of one tensor. Every part is multiplied by its slot's weight (``content_weight``, the style
     coefficients, ``tv_weight``, ``temporal_weight``), parts of one name add up over layers,
