@@ -5,7 +5,9 @@ channels_last under bfloat16 autocast (features cast to float32 before the loss,
 engine does).
 
 The engine runs in the ``precision`` asked for (``--precision``, by default the defaults'
-``auto``); its overhead is over the bare pass in its own format and precision. The engine
+``auto``); its overhead is over the bare pass in its own format and precision. Its steps are
+timed once the optimizer's history is full (an L-BFGS's ``history_size`` steps, untimed,
+come first), as they are through most of a run. The engine
 and the bare passes alternate step by step in one process (a bare pass runs inside the
 engine's callback and is not counted as engine time), so load from other processes hits
 them alike; medians are reported. Random weights: the FLOPs are the same as with trained ones.
@@ -61,10 +63,14 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
     bare: dict[str, list[float]] = {name: [] for name in BARE_PASSES}
     engine_times: list[float] = []
     state = {"last": 0.0, "order": 0}
+    history = history_size(components["opt"])
 
     def between_steps(iterate: Iterate) -> None:
         now = time.perf_counter()
-        if iterate.step > 1:
+        if iterate.step <= history:
+            state["last"] = time.perf_counter()
+            return
+        if iterate.step > history + 1:
             engine_times.append(now - state["last"])
         # Rotate which bare variant runs first, so none always follows the engine.
         names = list(BARE_PASSES)
@@ -75,7 +81,7 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
         state["last"] = time.perf_counter()
 
     state["last"] = time.perf_counter()
-    optimize_at_size(content.clone(), content, [style], objective, components["opt"], num_steps=steps + 1,
+    optimize_at_size(content.clone(), content, [style], objective, components["opt"], num_steps=history + steps + 1,
                      callback=between_steps)
     warm = slice(1, None)  # the first timings include allocator warm-up
     ours = statistics.median(engine_times[warm])
@@ -86,6 +92,7 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
         "engine_step_s": ours,
         "engine_step_mean_s": statistics.mean(engine_times[warm]),
         "engine_precision": ran,
+        "history_size": history,
         **{f"bare_{name}_s": statistics.median(times[1:]) for name, times in bare.items()},
     }
     same = "channels_last" if ran == "float32" else f"channels_last_{ran}"
@@ -98,6 +105,11 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
     result["gram_s"] = min(result["gram_products_s"].values())
     result["gram_share_of_bare"] = result["gram_s"] / result["bare_same_format_s"]
     return result
+
+
+def history_size(optimizer_factory: Any) -> int:
+    """The number of curvature pairs the run's optimizer keeps (0 for one without a history)."""
+    return int(getattr(getattr(optimizer_factory, "options", None), "history_size", 0))
 
 
 def style_loss_time(extractor: Any, loss: Any, image: torch.Tensor, layers: list[str],

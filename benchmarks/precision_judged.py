@@ -1,13 +1,18 @@
-"""bfloat16 against float32 at equal steps, judged independently, on every bundled pair.
+"""bfloat16 against float32 at equal steps and at equal time, judged independently, on every
+bundled pair.
 
     python -m benchmarks.precision_judged --output benchmarks/results/precision_judged_xeon.json
 
 Each content/style pair of ``../shared/data/images`` is stylized with the defaults (VGG16 with
-its ImageNet weights, ``--steps`` steps at ``--size`` px, seed 0) twice: with the backbone in
-float32 and in bfloat16. Both results are judged by the measures of :mod:`benchmarks.judged`
-(relative Gram distance at relu1_2 ... relu4_3, relative feature distance at relu3_3, colour
-histogram distance), which run in float32 whatever precision made the picture; the JSON holds
-each run's measures, seconds and the relative difference of bfloat16 from float32.
+its ImageNet weights, ``--steps`` steps at ``--size`` px, seed 0) three times: with the backbone
+in float32, in bfloat16, and in float32 again with as many steps as fit in the bfloat16 run's
+time (the whole multi-scale schedule, shortened). Every result is judged by the measures of
+:mod:`benchmarks.judged` (relative Gram distance at relu1_2 ... relu4_3, relative feature
+distance at relu3_3, colour histogram distance), which run in float32 whatever precision made
+the picture, every ``--every`` steps too. The JSON holds each run's measures, seconds and
+curve; bfloat16's relative difference from float32 at equal steps and at equal time; and each
+precision's time to quality: the engine seconds until the judged style distance first comes
+within ``--within`` of the float32 run's final one.
 """
 
 from __future__ import annotations
@@ -22,24 +27,45 @@ from .common import DEFAULT_WEIGHTS, conditions, registry, with_weights, write_j
 from .judged import IMAGES, Judge, bundled_pairs, judged_run
 
 PRECISIONS = ("float32", "bfloat16")
+MEASURES = ("style", "content", "colour")
 
 
-def measure_pair(content_path: Path, style_path: Path, *, size: int, steps: int, reg: Any) -> dict[str, Any]:
-    """Both precisions on one pair, judged at the end and every 50 steps."""
+def measure_pair(content_path: Path, style_path: Path, *, size: int, steps: int, every: int, within: float,
+                 reg: Any) -> dict[str, Any]:
+    """Both precisions at ``steps``, then float32 in bfloat16's time, on one pair."""
     from siayn_core.io.images import output_size, read_image
 
     content, style = read_image(content_path), read_image(style_path)
     judge = Judge(reg, content, style, output_size(content.size, longer_side=size, scale=1.0))
-    runs = {}
-    for precision in PRECISIONS:
-        run = judged_run(content, style, {"precision": precision}, size=size, steps=steps, budget=None, judge=judge,
-                         every=50, reg=reg, device="cpu")
-        run.pop("image")
-        runs[precision] = run
+
+    def run(precision: str, run_steps: int) -> dict[str, Any]:
+        result = judged_run(content, style, {"precision": precision}, size=size, steps=run_steps, budget=None,
+                            judge=judge, every=every, reg=reg, device="cpu")
+        result.pop("image")
+        return result
+
+    runs = {precision: run(precision, steps) for precision in PRECISIONS}
     float32, bfloat16 = runs["float32"], runs["bfloat16"]
-    change = {measure: (bfloat16[measure] - float32[measure]) / float32[measure]
-              for measure in ("style", "content", "colour")}
-    return {"content": content_path.name, "style": style_path.name, "runs": runs, "bfloat16_change": change}
+    equal_time_steps = max(1, round(steps * bfloat16["seconds"] / float32["seconds"]))
+    runs["float32_in_bfloat16_time"] = equal_time = run("float32", equal_time_steps)
+    target = float32["style"] * (1 + within)
+    return {
+        "content": content_path.name, "style": style_path.name, "runs": runs,
+        "bfloat16_change": change(bfloat16, float32),
+        "equal_time": {"float32_steps": equal_time_steps, "bfloat16_change": change(bfloat16, equal_time)},
+        "seconds_to_quality": {precision: seconds_to(runs[precision], target) for precision in PRECISIONS},
+    }
+
+
+def change(ours: dict[str, Any], reference: dict[str, Any]) -> dict[str, float]:
+    """The relative difference of each measure of ``ours`` from ``reference``'s."""
+    return {measure: (ours[measure] - reference[measure]) / reference[measure] for measure in MEASURES}
+
+
+def seconds_to(run: dict[str, Any], style: float) -> float | None:
+    """The engine seconds at which ``run``'s judged style distance is first at most ``style``."""
+    points = [*run["curve"], {"seconds": run["seconds"], "style": run["style"]}]
+    return next((point["seconds"] for point in points if point["style"] <= style), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
                                      description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--size", type=int, default=256, help="long side of the results")
-    parser.add_argument("--steps", type=int, default=300, help="steps of every run")
+    parser.add_argument("--steps", type=int, default=300, help="steps of the equal-steps runs")
+    parser.add_argument("--every", type=int, default=10, help="judge every N steps, for the time to quality")
+    parser.add_argument("--within", type=float, default=0.02,
+                        help="time to quality: style distance within this share of float32's final one")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="VGG16 weights")
     args = parser.parse_args(argv)
@@ -61,22 +90,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"needs the VGG16 weights ({args.weights}) and the images in {IMAGES}", file=sys.stderr)
         return 2
     result: dict[str, Any] = {"conditions": conditions(args.threads), "size": args.size, "steps": args.steps,
-                              "pairs": []}
+                              "within": args.within, "pairs": []}
     with home:
         reg = registry()
         for content, style in pairs:
-            pair = measure_pair(content, style, size=args.size, steps=args.steps, reg=reg)
+            pair = measure_pair(content, style, size=args.size, steps=args.steps, every=args.every,
+                                within=args.within, reg=reg)
             result["pairs"].append(pair)
             write_json(args.output, result)
-            runs, change = pair["runs"], pair["bfloat16_change"]
+            runs, equal_steps, equal_time = pair["runs"], pair["bfloat16_change"], pair["equal_time"]
             print(f"{style.stem}: float32 {runs['float32']['seconds']:.1f} s, bfloat16 "
-                  f"{runs['bfloat16']['seconds']:.1f} s; bfloat16 style {change['style']:+.2%}, "
-                  f"content {change['content']:+.2%}, colour {change['colour']:+.2%}", flush=True)
-    changes = [pair["bfloat16_change"] for pair in result["pairs"]]
-    result["largest_change"] = {measure: max(abs(change[measure]) for change in changes)
-                                for measure in ("style", "content", "colour")}
+                  f"{runs['bfloat16']['seconds']:.1f} s; bfloat16 at equal steps: style {equal_steps['style']:+.2%}, "
+                  f"content {equal_steps['content']:+.2%}; against float32's {equal_time['float32_steps']} steps "
+                  f"in its time: style {equal_time['bfloat16_change']['style']:+.2%}, content "
+                  f"{equal_time['bfloat16_change']['content']:+.2%}; to quality {pair['seconds_to_quality']}",
+                  flush=True)
+    pairs = result["pairs"]
+    result["largest_change"] = {measure: max(abs(pair["bfloat16_change"][measure]) for pair in pairs)
+                                for measure in MEASURES}
+    result["mean_change_at_equal_time"] = {
+        measure: sum(pair["equal_time"]["bfloat16_change"][measure] for pair in pairs) / len(pairs)
+        for measure in MEASURES}
     write_json(args.output, result)
-    print(f"largest |change|: {result['largest_change']}; wrote {args.output}")
+    print(f"largest |change| at equal steps: {result['largest_change']}; mean change at equal time: "
+          f"{result['mean_change_at_equal_time']}; wrote {args.output}")
     return 0
 
 
