@@ -12,6 +12,7 @@ from PIL import Image
 
 from siayn_core import SiaynError
 from siayn_core.engine.colour_control import luminance, luminance_image, match_colours
+from siayn_core.engine.oklab import oklab_to_srgb, oklab_to_srgb_in_gamut, srgb_to_oklab
 from siayn_core.config.build import build_options
 from siayn_core.engine import stylize
 from siayn_core.io.images import read_image, to_pil
@@ -98,3 +99,30 @@ def test_both_controls_take_several_styles(registry, photo, painting, control) -
                              "style_weight": [6e5, 6e5], **RANDOM}, where="test")
     result = stylize(photo, [painting, wave], options, registry=registry, device="cpu", seed=4)
     assert result.image.shape == (1, 3, 36, 48) and len(result.losses) == 2
+
+
+# -- OkLab ---------------------------------------------------------------------------------
+
+
+def test_oklab_round_trips_and_has_the_published_values() -> None:
+    rgb = np.random.default_rng(0).random((2000, 3))
+    rgb[:8] = [[r, g, b] for r in (0, 1) for g in (0, 1) for b in (0, 1)]  # the corners of the cube
+    np.testing.assert_allclose(oklab_to_srgb(srgb_to_oklab(rgb)), rgb, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(srgb_to_oklab([1.0, 1.0, 1.0]), [1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(srgb_to_oklab([0.0, 0.0, 0.0]), [0.0, 0.0, 0.0], atol=1e-12)
+    # sRGB red, as Ottosson's post gives it; a mid grey's lightness is the cube root of its linear light.
+    np.testing.assert_allclose(srgb_to_oklab([1.0, 0.0, 0.0]), [0.627955, 0.224863, 0.125846], atol=1e-6)
+    grey = srgb_to_oklab([0.5, 0.5, 0.5])
+    np.testing.assert_allclose(grey, [(((0.5 + 0.055) / 1.055) ** 2.4) ** (1 / 3), 0.0, 0.0], atol=1e-6)
+
+
+def test_gamut_mapping_keeps_lightness_and_hue() -> None:
+    inside = srgb_to_oklab(np.random.default_rng(1).random((50, 3)))
+    np.testing.assert_allclose(oklab_to_srgb_in_gamut(inside), oklab_to_srgb(inside), atol=1e-9)
+    vivid = np.array([[0.5, 0.35, 0.1], [0.9, -0.3, 0.2], [0.1, 0.0, -0.3], [0.98, 0.1, 0.1]])
+    rgb = oklab_to_srgb_in_gamut(vivid)
+    assert rgb.min() >= 0.0 and rgb.max() <= 1.0
+    back = srgb_to_oklab(rgb)
+    np.testing.assert_allclose(back[:, 0], vivid[:, 0], atol=1e-6)
+    np.testing.assert_allclose(np.arctan2(back[:, 2], back[:, 1]), np.arctan2(vivid[:, 2], vivid[:, 1]), atol=1e-4)
+    assert (np.hypot(back[:, 1], back[:, 2]) < np.hypot(vivid[:, 1], vivid[:, 2])).all()
