@@ -1,6 +1,6 @@
 """``color_control``: luminance-only optimization and colour matching of the styles
-(Gatys et al. 2017), on tiny images with random weights; the real-weights check of the
-luminance's stylization is in test_quality.py."""
+(Gatys et al. 2017), and NNST's OkLab chroma step after the run, on tiny images with random
+weights; the real-weights check of the luminance's stylization is in test_quality.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ import torch
 from PIL import Image
 
 from siayn_core import SiaynError
-from siayn_core.engine.colour_control import luminance, luminance_image, match_colours
+from siayn_core.engine.colour_control import (
+    chroma_statistics,
+    luminance,
+    luminance_image,
+    match_colours,
+    matched_chroma,
+    smooth_chroma,
+    with_lightness_of,
+)
+from siayn_core.engine.oklab import oklab_to_srgb, oklab_to_srgb_in_gamut, srgb_to_oklab
 from siayn_core.config.build import build_options
 from siayn_core.engine import stylize
 from siayn_core.io.images import read_image, to_pil
@@ -87,14 +96,125 @@ def test_the_run_sees_the_matched_styles(registry, photo, painting) -> None:
 
 
 def test_an_unknown_control_names_the_choices() -> None:
-    with pytest.raises(SiaynError, match="color_control.*must be one of none, luminance, match"):
+    with pytest.raises(SiaynError, match="color_control.*must be one of none, luminance, match, oklab-chroma"):
         build_options({"color_control": "sepia"}, where="test")
 
 
-@pytest.mark.parametrize("control", ["luminance", "match"])
-def test_both_controls_take_several_styles(registry, photo, painting, control) -> None:
+@pytest.mark.parametrize("control", ["luminance", "match", "oklab-chroma"])
+def test_every_control_takes_several_styles(registry, photo, painting, control) -> None:
     wave = read_image(examples_dir() / "great_wave.jpg").resize((40, 40), Image.Resampling.LANCZOS)
     options = build_options({"color_control": control, "num_steps": 2, "style": ["a", "b"],
                              "style_weight": [6e5, 6e5], **RANDOM}, where="test")
     result = stylize(photo, [painting, wave], options, registry=registry, device="cpu", seed=4)
     assert result.image.shape == (1, 3, 36, 48) and len(result.losses) == 2
+
+
+# -- OkLab and oklab-chroma ----------------------------------------------------------------
+
+
+def test_oklab_round_trips_and_has_the_published_values() -> None:
+    rgb = np.random.default_rng(0).random((2000, 3))
+    rgb[:8] = [[r, g, b] for r in (0, 1) for g in (0, 1) for b in (0, 1)]  # the corners of the cube
+    np.testing.assert_allclose(oklab_to_srgb(srgb_to_oklab(rgb)), rgb, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(srgb_to_oklab([1.0, 1.0, 1.0]), [1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(srgb_to_oklab([0.0, 0.0, 0.0]), [0.0, 0.0, 0.0], atol=1e-12)
+    # sRGB red, as Ottosson's post gives it; a mid grey's lightness is the cube root of its linear light.
+    np.testing.assert_allclose(srgb_to_oklab([1.0, 0.0, 0.0]), [0.627955, 0.224863, 0.125846], atol=1e-6)
+    grey = srgb_to_oklab([0.5, 0.5, 0.5])
+    np.testing.assert_allclose(grey, [(((0.5 + 0.055) / 1.055) ** 2.4) ** (1 / 3), 0.0, 0.0], atol=1e-6)
+
+
+def test_gamut_mapping_keeps_lightness_and_hue() -> None:
+    inside = srgb_to_oklab(np.random.default_rng(1).random((50, 3)))
+    np.testing.assert_allclose(oklab_to_srgb_in_gamut(inside), oklab_to_srgb(inside), atol=1e-9)
+    vivid = np.array([[0.5, 0.35, 0.1], [0.9, -0.3, 0.2], [0.1, 0.0, -0.3], [0.98, 0.1, 0.1]])
+    rgb = oklab_to_srgb_in_gamut(vivid)
+    assert rgb.min() >= 0.0 and rgb.max() <= 1.0
+    back = srgb_to_oklab(rgb)
+    np.testing.assert_allclose(back[:, 0], vivid[:, 0], atol=1e-6)
+    np.testing.assert_allclose(np.arctan2(back[:, 2], back[:, 1]), np.arctan2(vivid[:, 2], vivid[:, 1]), atol=1e-4)
+    assert (np.hypot(back[:, 1], back[:, 2]) < np.hypot(vivid[:, 1], vivid[:, 2])).all()
+
+
+def oklab_chroma(image: Image.Image | np.ndarray) -> np.ndarray:
+    rgb = np.asarray(image, dtype=np.float64) / (255.0 if isinstance(image, Image.Image) else 1.0)
+    return srgb_to_oklab(rgb)[..., 1:].reshape(-1, 2)
+
+
+def test_the_photos_chroma_takes_the_paintings_statistics(photo, painting) -> None:
+    statistics = chroma_statistics([painting])
+    painting_chroma = oklab_chroma(painting)
+    np.testing.assert_allclose(statistics.mean, painting_chroma.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(statistics.covariance, np.cov(painting_chroma, rowvar=False, bias=True), atol=1e-12)
+    matched = matched_chroma(np.asarray(photo) / 255.0, statistics).reshape(-1, 2)
+    np.testing.assert_allclose(matched.mean(axis=0), statistics.mean, atol=1e-9)
+    covariance = np.cov(matched, rowvar=False, bias=True)
+    assert np.abs(covariance - statistics.covariance).max() < 0.01 * np.abs(statistics.covariance).max()
+    photo_covariance = np.cov(oklab_chroma(photo), rowvar=False, bias=True)
+    assert np.abs(photo_covariance - statistics.covariance).max() > 0.15 * np.abs(statistics.covariance).max()
+    # Unsmoothed, the recoloured result has those statistics too, but for the few colours out of gamut.
+    result = np.random.default_rng(2).random((36, 48, 3)) * 0.4 + 0.3
+    recoloured = oklab_chroma(with_lightness_of(result, matched.reshape(36, 48, 2), smooth=False))
+    np.testing.assert_allclose(recoloured.mean(axis=0), statistics.mean, atol=2e-3)
+    assert np.abs(np.cov(recoloured, rowvar=False, bias=True) - statistics.covariance).max() < (
+        0.05 * np.abs(statistics.covariance).max())
+
+
+def test_the_recoloured_result_keeps_its_lightness(photo, painting) -> None:
+    result = np.random.default_rng(3).random((36, 48, 3))
+    chroma = matched_chroma(np.asarray(photo) / 255.0, chroma_statistics([painting])).reshape(36, 48, 2)
+    for smooth in (True, False):
+        recoloured = with_lightness_of(result, chroma, smooth=smooth)
+        assert recoloured.shape == result.shape and recoloured.min() >= 0.0 and recoloured.max() <= 1.0
+        np.testing.assert_allclose(srgb_to_oklab(recoloured)[..., 0], srgb_to_oklab(result)[..., 0], atol=1e-6)
+
+
+def test_the_chroma_is_smoothed_within_the_results_edges() -> None:
+    noise = np.random.default_rng(4).normal(0.0, 0.02, (40, 40, 2))
+    lightness = np.full((40, 40), 0.3)
+    lightness[:, 20:] = 0.7
+    chroma = noise + np.where(np.arange(40)[None, :, None] < 20, 0.1, -0.1)
+    smoothed = smooth_chroma(lightness, chroma)
+    # Smoother on each side, and no colour crosses the lightness edge.
+    assert smoothed[:, :19].std() < 0.7 * chroma[:, :19].std() and smoothed[:, 21:].std() < 0.7 * chroma[:, 21:].std()
+    assert abs(smoothed[:, 19].mean() - 0.1) < 0.01 and abs(smoothed[:, 20].mean() + 0.1) < 0.01
+    # A flat lightness leaves a plain spatial average: the edge in the chroma is blurred.
+    flat = smooth_chroma(np.full((40, 40), 0.5), chroma)
+    assert abs(flat[:, 19].mean() - 0.1) > 0.02
+
+
+def test_oklab_chroma_keeps_the_results_lightness_and_leaves_the_previews(registry, photo, painting) -> None:
+    seen: list[torch.Tensor] = []
+    options = build_options({"color_control": "oklab-chroma", "num_steps": 4, **RANDOM}, where="test")
+    result = stylize(photo, [painting], options, registry=registry, device="cpu", seed=6,
+                     callback=lambda iterate: seen.append(iterate.image))
+    # The run optimizes as without colour control: only the finished image differs.
+    plain = stylize(photo, [painting], build_options({"num_steps": 4, **RANDOM}, where="test"),
+                    registry=registry, device="cpu", seed=6)
+
+    def lab(image: torch.Tensor) -> np.ndarray:
+        return srgb_to_oklab(image[0].permute(1, 2, 0).double().numpy())
+
+    np.testing.assert_allclose(lab(result.image)[..., 0], lab(plain.image)[..., 0], atol=1e-5)
+    matched = matched_chroma(np.asarray(photo) / 255.0, chroma_statistics([painting]))
+    assert np.abs(lab(result.image)[..., 1:] - matched).mean() < 0.5 * np.abs(lab(plain.image)[..., 1:] - matched).mean()
+    assert torch.equal(seen[-1], plain.image)  # the previews show the run's own colours
+
+
+def test_the_cli_takes_oklab_chroma_and_records_it(tmp_path, photo, painting) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from siayn_core.cli import main
+
+    photo.save(tmp_path / "photo.png")
+    painting.save(tmp_path / "painting.png")
+    done = CliRunner().invoke(main, [
+        "stylize", str(tmp_path / "photo.png"), str(tmp_path / "painting.png"), "-o", str(tmp_path / "out"),
+        "--set", "color_control=oklab-chroma", "--set", "num_steps=2", "--set", "backbone_options.weights=none",
+        "--quiet",
+    ])
+    assert done.exit_code == 0, done.output
+    record = json.loads(next((tmp_path / "out").rglob("run.json")).read_text())
+    assert record["config"]["color_control"] == "oklab-chroma"

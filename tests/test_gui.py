@@ -95,7 +95,7 @@ def test_form_offers_every_stylize_option(registry: Registry) -> None:
 def test_colour_control_and_recipe_are_dropdowns_that_reach_the_run(backend: GuiBackend, pictures) -> None:
     fields = {field.name: field for field in backend.form.fields}
     assert fields["color_control"].widget == "dropdown"
-    assert tuple(fields["color_control"].choices) == ("none", "luminance", "match")
+    assert tuple(fields["color_control"].choices) == ("none", "luminance", "match", "oklab-chroma")
     assert tuple(fields["recipe"].choices) == ("siayn", "original")
     values = tiny_values(backend, pictures, color_control="luminance")
     settings = run_settings(backend.form, values, backend.registry)

@@ -1,5 +1,5 @@
-"""Built-in losses: ``mse`` (content), ``gram``, ``w2`` and ``mean-std`` (style) and ``tv``
-(total variation).
+"""Built-in losses: ``mse`` (content), ``gram``, ``w2``, ``mean-std`` and
+``sliced-wasserstein`` (style) and ``tv`` (total variation).
 
 The loss classes live in :mod:`siayn_losses.functions`, imported by the factories so that
 loading this plugin does not import torch.
@@ -62,6 +62,19 @@ class MeanStdOptions:
 
 
 @dataclass(frozen=True)
+class SlicedWassersteinOptions:
+    """Options of the ``sliced-wasserstein`` style loss."""
+
+    projections: int | None = option(
+        None, help="random directions per layer and step, drawn afresh at every step (null: the layer's number of "
+        "channels, as in the paper); fewer are faster and noisier", minimum=1,
+    )
+    seed: int | None = option(
+        None, help="seed of the loss's own direction generator (null: fixed by the run's component seed)", minimum=0,
+    )
+
+
+@dataclass(frozen=True)
 class TVOptions:
     """Options of the ``tv`` total variation loss."""
 
@@ -104,6 +117,13 @@ def make_mean_std(options: MeanStdOptions) -> Any:
     return MeanStdLoss(normalize=options.normalize, eps=options.eps)
 
 
+def make_sliced_wasserstein(options: SlicedWassersteinOptions) -> Any:
+    """Build the ``sliced-wasserstein`` loss."""
+    from .sliced import SlicedWassersteinLoss
+
+    return SlicedWassersteinLoss(projections=options.projections, seed=options.seed)
+
+
 def make_tv(options: TVOptions) -> Any:
     """Build the ``tv`` loss."""
     from .functions import TotalVariationLoss
@@ -126,6 +146,9 @@ def register_losses(register):  # type: ignore[no-untyped-def]
              description="Style loss: Wasserstein-2 distance between Gaussians of the features (means and covariances).")
     register("mean-std", make_mean_std, aliases=("adain",),
              description="Style loss: squared difference of per-channel means and standard deviations.")
+    register("sliced-wasserstein", make_sliced_wasserstein, aliases=("swd",),
+             description="Style loss: sliced Wasserstein distance between the feature distributions, on random "
+             "directions drawn each step (Heitz et al.).")
     register("temporal", make_temporal,
              description="Video: squared difference to the previous stylized frame warped onto this one (Ruder et al.).")
     register("tv", make_tv, aliases=("total-variation",), description="Total variation of the image: favours smooth results.")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 STYLE_RESIZE_MODES = ("stretch", "short-side", "none")
 
 #: What the run does with colour (``color_control``, :mod:`siayn_core.engine.colour_control`).
-COLOR_CONTROLS = ("none", "luminance", "match")
+COLOR_CONTROLS = ("none", "luminance", "match", "oklab-chroma")
 
 #: The defaults a ``recipe`` gives the keys a run leaves out, over StylizeOptions' own (the
 #: ``siayn`` recipe). ``KEY.OPTION`` entries fill an option of the chosen component where it
@@ -116,9 +116,11 @@ class StylizeOptions:
     content_layers: list[str] = option(["relu4_2"], help="backbone layers whose activations define content")
     color_control: str = option(
         "none",
-        help="colour inside the optimization: none; luminance (optimize luminance only, each style's matched "
+        help="what the run does with colour: none; luminance (optimize luminance only, each style's matched "
         "to the photo's, then put the photo's colours back); match (give each style image the photo's colour "
-        "mean and covariance before the run)",
+        "mean and covariance before the run); oklab-chroma (after the run, keep the result's OkLab lightness "
+        "and give it the photo's chroma in the paintings' chroma mean and covariance, smoothed along the "
+        "result's edges: Neural Neighbor Style Transfer's colour step)",
         choices=COLOR_CONTROLS,
     )
     style_masks: list[str] | None = option(
