@@ -1,0 +1,88 @@
+"""Judged quality and engine time of the defaults against one setting's values, on every
+bundled pair: what :mod:`benchmarks.step_budget` and :mod:`benchmarks.history_judged` share.
+
+Each content/style pair of ``../shared/data/images`` is stylized with the defaults (VGG16 with
+its ImageNet weights, seed 0) once per value, every value a run of its own, and judged by the
+measures of :mod:`benchmarks.judged`. The result holds each run's measures and seconds and
+each value's mean and largest change from the reference value's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .common import DEFAULT_WEIGHTS, conditions, registry, with_weights, write_json
+from .judged import IMAGES, Judge, bundled_pairs, judged_run
+
+MEASURES = ("style", "content", "colour")
+
+#: A value's run: ``value -> (settings over the defaults, steps)``.
+RunOf = Callable[[int], tuple[dict[str, Any], int]]
+
+
+def arguments(prog: str, description: str, values: str, defaults: Sequence[int], help: str) -> argparse.ArgumentParser:
+    """The options every sweep takes, and ``--<values>``: the values swept."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--size", type=int, default=256, help="long side of the results")
+    parser.add_argument(f"--{values}", type=int, nargs="+", default=list(defaults), help=help)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="VGG16 weights")
+    return parser
+
+
+def sweep(args: argparse.Namespace, key: str, values: Sequence[int], run_of: RunOf, reference: int) -> int:
+    """Run every pair at every value, writing ``args.output`` after each pair; print a line
+    per run and the mean changes from ``reference``'s runs. Returns the exit code."""
+    import torch
+
+    from siayn_core.io.images import output_size, read_image
+
+    torch.set_num_threads(args.threads)
+    home = with_weights(args.weights)
+    pairs = bundled_pairs()
+    if home is None or not pairs:
+        print(f"needs the VGG16 weights ({args.weights}) and the images in {IMAGES}", file=sys.stderr)
+        return 2
+    result: dict[str, Any] = {"conditions": conditions(args.threads), "size": args.size, key: list(values),
+                              "pairs": []}
+    with home:
+        reg = registry()
+        for content_path, style_path in pairs:
+            content, style = read_image(content_path), read_image(style_path)
+            judge = Judge(reg, content, style, output_size(content.size, longer_side=args.size, scale=1.0))
+            runs = {}
+            for value in values:
+                settings, steps = run_of(value)
+                run = judged_run(content, style, settings, size=args.size, steps=steps, budget=None, judge=judge,
+                                 every=10**9, reg=reg, device="cpu")
+                run.pop("image")
+                run.pop("curve")
+                runs[str(value)] = run
+                print(f"{style_path.stem}, {key} {value}: {run['seconds']:.1f} s, style {run['style']:.4f}, "
+                      f"content {run['content']:.4f}", flush=True)
+            result["pairs"].append({"content": content_path.name, "style": style_path.name, "runs": runs})
+            write_json(args.output, result)
+    base = str(reference)
+
+    def changes(value: int) -> list[dict[str, float]]:
+        return [{measure: pair["runs"][str(value)][measure] / pair["runs"][base][measure] - 1 for measure in MEASURES}
+                for pair in result["pairs"]]
+
+    result[f"mean_change_from_{reference}"] = {
+        str(value): {measure: sum(change[measure] for change in changes(value)) / len(pairs) for measure in MEASURES}
+        for value in values}
+    result[f"largest_change_from_{reference}"] = {
+        str(value): {measure: max(abs(change[measure]) for change in changes(value)) for measure in MEASURES}
+        for value in values}
+    result["mean_seconds"] = {str(value): sum(pair["runs"][str(value)]["seconds"] for pair in result["pairs"])
+                              / len(pairs) for value in values}
+    write_json(args.output, result)
+    print(f"mean change from {key} {reference}: {result[f'mean_change_from_{reference}']}; "
+          f"mean seconds: {result['mean_seconds']}; wrote {args.output}")
+    return 0
