@@ -130,7 +130,7 @@ class Objective:
         self._zero = content.new_zeros(())
         features = self._features_of(content, "content")
         if self.draws is not None:
-            self.draws.restart(guides or [None] * len(styles))
+            self.draws.restart((guides or [None] * len(styles)) if self.style_columns else [])
         if self.content_columns:
             assert self.draws is not None
             self.content_targets = {}

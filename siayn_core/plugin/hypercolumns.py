@@ -58,8 +58,9 @@ def draw_positions(
     :param generator: draws the offsets (a CPU generator; the run's seeded one in a run).
     :param guide: ``(1, 1, h, w)`` weights: only points where it is above 0.5 are kept (read
         at the nearest pixel, the guide resized to ``size`` when it has another size); the grid
-        is then sized so that about ``count`` cells fall inside that region. A region too small
-        for any cell gives its own pixels instead (at most ``count``), an empty one no points.
+        is then sized so that about ``count`` cells fall inside that region. Where no point
+        falls inside (a few scattered pixels), up to ``count`` of its pixels are taken instead;
+        an empty region gives no points.
     :returns: positions on the CPU, in float32.
     """
     import torch
