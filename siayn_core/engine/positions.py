@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..plugin.errors import SiaynError
 from ..plugin.hypercolumns import PIXELS, SamplePositions, draw_positions
 
 
@@ -38,6 +39,10 @@ class PositionDraws:
     """
 
     def __init__(self, losses: Sequence[Any], seed: int) -> None:
+        for loss in losses:
+            if not isinstance(getattr(loss, "samples", None), int) or loss.samples < 1:
+                raise SiaynError(f"loss {type(loss).__name__} reads hypercolumns but declares no samples "
+                                 "(how many positions it reads per evaluation, a whole number from 1)")
         self.seed = seed
         self.count = max(int(loss.samples) for loss in losses)
         self.every = max(1, min(int(getattr(loss, "resample_every", 1)) for loss in losses))
