@@ -19,6 +19,7 @@ from typing import Any
 from .plugin.errors import PluginError, SiaynError, closest, first_line, unknown_name_message
 from .plugin.hookspecs import Register, hookimpl, hookspec
 from .plugin.options import OptionSpec, option
+from .plugin.hypercolumns import PIXELS, SamplePositions, draw_positions, read_hypercolumns
 from .host.plugins import PluginHost, PluginInfo, load_plugins
 from .plugin.protocols import (
     Backbone,
@@ -75,6 +76,11 @@ PLUGIN_API = [
     "option",
     "run_job",
     "unknown_name_message",
+    # hypercolumns: several layers read at shared positions
+    "PIXELS",
+    "SamplePositions",
+    "draw_positions",
+    "read_hypercolumns",
     # devices and weights, resolved as the engine resolves them
     "DEVICES",
     "hub_checkpoint_path",

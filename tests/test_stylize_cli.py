@@ -305,7 +305,8 @@ def test_components_list_shows_the_built_ins_with_options() -> None:
     assert result.exit_code == 0
     listed = {(c["kind"], c["name"]): c for c in json.loads(result.stdout)}
     for kind, name in [("backbone", "vgg16"), ("backbone", "vgg19"), ("backbone", "timm"), ("loss", "mse"),
-                       ("loss", "gram"), ("loss", "tv"), ("initialiser", "random"), ("initialiser", "content"),
+                       ("loss", "gram"), ("loss", "tv"), ("loss", "remd"), ("loss", "self-similarity"),
+                       ("loss", "nn-feature"), ("initialiser", "random"), ("initialiser", "content"),
                        ("initialiser", "style"), ("optimizer", "adam"), ("optimizer", "lbfgs")]:
         assert (kind, name) in listed, name
         assert listed[(kind, name)]["options"], f"{name} lists no options"

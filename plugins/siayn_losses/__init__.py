@@ -1,8 +1,9 @@
-"""Built-in losses: ``mse`` (content), ``gram``, ``w2``, ``mean-std`` and
-``sliced-wasserstein`` (style) and ``tv`` (total variation).
+"""Built-in losses: ``mse`` and ``self-similarity`` (content), ``gram``, ``w2``, ``mean-std``,
+``sliced-wasserstein``, ``remd`` and ``nn-feature`` (style) and ``tv`` (total variation).
 
-The loss classes live in :mod:`siayn_losses.functions`, imported by the factories so that
-loading this plugin does not import torch.
+The loss classes live in :mod:`siayn_losses.functions`, :mod:`siayn_losses.statistics` and
+:mod:`siayn_losses.matching`, imported by the factories so that loading this plugin does not
+import torch.
 """
 
 from __future__ import annotations
@@ -59,6 +60,57 @@ class MeanStdOptions:
 
     normalize: bool = option(True, help="divide the distance by the number of channels, so layers of any width compare")
     eps: float = option(1e-5, help="added to each variance before its square root", minimum=0.0)
+
+
+SAMPLES_HELP = "positions of the generated image read per evaluation (one per cell of a jittered grid)"
+STYLE_SAMPLES_HELP = "positions of each style image read, drawn once per stage"
+RESAMPLE_HELP = ("draw new positions every this many evaluations (1: every step, as STROTSS and NNST; more "
+                 "keeps the objective fixed for a while, which L-BFGS's curvature pairs prefer)")
+
+
+@dataclass(frozen=True)
+class RemdOptions:
+    """Options of the ``remd`` style loss (STROTSS)."""
+
+    samples: int = option(1024, help=SAMPLES_HELP, minimum=1)
+    style_samples: int = option(5000, help=STYLE_SAMPLES_HELP, minimum=1)
+    moment_weight: float = option(
+        1.0, help="weight of the moment term: the hypercolumns' mean and covariance against the style's", minimum=0.0
+    )
+    palette_weight: float = option(
+        1.0, help="weight of the palette term: the relaxed EMD of the colours at the positions", minimum=0.0
+    )
+    resample_every: int = option(1, help=RESAMPLE_HELP, minimum=1)
+
+
+@dataclass(frozen=True)
+class SelfSimilarityOptions:
+    """Options of the ``self-similarity`` content loss (STROTSS)."""
+
+    samples: int = option(1024, help=SAMPLES_HELP + "; the cost grows with its square", minimum=1)
+    resample_every: int = option(1, help=RESAMPLE_HELP, minimum=1)
+
+
+@dataclass(frozen=True)
+class NNFeatureOptions:
+    """Options of the ``nn-feature`` style loss (NNST)."""
+
+    samples: int = option(4096, help=SAMPLES_HELP, minimum=1)
+    style_samples: int = option(16384, help=STYLE_SAMPLES_HELP, minimum=1)
+    per_channel: bool = option(
+        True, help="divide each layer by its number of channels, so wide layers do not dominate the distance (NNST)"
+    )
+    center: str = option(
+        "style",
+        help="subtract before the cosine distance: style (the style's mean, from both), each (each set's own "
+        "mean, as NNST's code) or none",
+        choices=("style", "each", "none"),
+    )
+    chunk: int = option(
+        4096, help="generated positions compared at once in the nearest-neighbour search (memory: chunk x style_samples)",
+        minimum=1,
+    )
+    resample_every: int = option(1, help=RESAMPLE_HELP, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -124,6 +176,30 @@ def make_sliced_wasserstein(options: SlicedWassersteinOptions) -> Any:
     return SlicedWassersteinLoss(projections=options.projections, seed=options.seed)
 
 
+def make_remd(options: RemdOptions) -> Any:
+    """Build the ``remd`` loss."""
+    from .matching import RemdLoss
+
+    return RemdLoss(samples=options.samples, style_samples=options.style_samples, moment_weight=options.moment_weight,
+                    palette_weight=options.palette_weight, resample_every=options.resample_every)
+
+
+def make_self_similarity(options: SelfSimilarityOptions) -> Any:
+    """Build the ``self-similarity`` loss."""
+    from .matching import SelfSimilarityLoss
+
+    return SelfSimilarityLoss(samples=options.samples, resample_every=options.resample_every)
+
+
+def make_nn_feature(options: NNFeatureOptions) -> Any:
+    """Build the ``nn-feature`` loss."""
+    from .matching import NearestFeatureLoss
+
+    return NearestFeatureLoss(samples=options.samples, style_samples=options.style_samples,
+                              per_channel=options.per_channel, center=options.center,
+                              resample_every=options.resample_every, chunk=options.chunk)
+
+
 def make_tv(options: TVOptions) -> Any:
     """Build the ``tv`` loss."""
     from .functions import TotalVariationLoss
@@ -149,6 +225,15 @@ def register_losses(register):  # type: ignore[no-untyped-def]
     register("sliced-wasserstein", make_sliced_wasserstein, aliases=("swd",),
              description="Style loss: sliced Wasserstein distance between the feature distributions, on random "
              "directions drawn each step (Heitz et al.).")
+    register("remd", make_remd,
+             description="Style loss (STROTSS, Kolkin et al. 2019): relaxed earth mover's distance between "
+             "hypercolumns at sampled positions, with moment and palette terms.")
+    register("self-similarity", make_self_similarity,
+             description="Content loss (STROTSS): the hypercolumns' cosine self-similarity against the photo's, "
+             "at the same sampled positions.")
+    register("nn-feature", make_nn_feature,
+             description="Style loss (NNST, Kolkin et al. 2022): cosine distance from each sampled hypercolumn "
+             "to its nearest style hypercolumn.")
     register("temporal", make_temporal,
              description="Video: squared difference to the previous stylized frame warped onto this one (Ruder et al.).")
     register("tv", make_tv, aliases=("total-variation",), description="Total variation of the image: favours smooth results.")

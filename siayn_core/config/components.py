@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .schema import COMPONENT_KEYS, RECIPES, SHORTCUTS, StylizeOptions
 from ..plugin.errors import SiaynError
+from ..plugin.hypercolumns import PIXELS
 
 if TYPE_CHECKING:
     from ..host.registry import Registry
@@ -57,6 +58,7 @@ def check_layers(options: StylizeOptions, registry: Registry, *, where: str) -> 
 
     Asks the backbone component's :meth:`~siayn_core.Backbone.layer_index`: backbones
     build their network (and load weights) only in ``extractor``, so nothing heavy runs.
+    The pseudo-layer ``pixels`` (the image, for hypercolumn losses) is not the backbone's.
     """
     values = component_options(options, "backbone", registry)
     try:
@@ -65,6 +67,8 @@ def check_layers(options: StylizeOptions, registry: Registry, *, where: str) -> 
         raise SiaynError(f"key 'backbone' of {where}: {error}") from None
     for key in ("content_layers", "style_layers"):
         for layer in getattr(options, key):
+            if layer == PIXELS:
+                continue
             try:
                 backbone.layer_index(layer)
             except SiaynError as error:

@@ -5,6 +5,9 @@ all computed from a single backbone pass (Gatys et al. 2016, eq. 7).
 holds the targets at one image size and evaluates to named terms
 (:mod:`siayn_core.engine.terms`). The tiled evaluation (:mod:`siayn_core.engine.tiling`) reads
 the parts an objective is made of, and weighs each tile's losses, through :class:`WeightedObjective`.
+
+A loss that reads hypercolumns (:mod:`siayn_core.plugin.hypercolumns`) gets every layer of its
+slot at once, at the positions :class:`~siayn_core.engine.positions.PositionDraws` draws.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from ..config.schema import COMPONENT_KEYS, StylizeOptions
 from ..config.build import style_weights
 from ..config.components import component_options
 from ..plugin.errors import SiaynError
+from ..plugin.hypercolumns import PIXELS
 from .guides import layer_guide
+from .positions import PositionDraws, columns_of, reads_hypercolumns
 from .terms import Terms, add_terms, weighted
 
 if TYPE_CHECKING:
@@ -58,15 +63,18 @@ class WeightedObjective(Protocol):
         ...
 
 
-#: Where an objective gets a style's targets: ``(style, layers, compute) -> targets``, calling
-#: ``compute`` only for a picture and size it has not seen (:meth:`Painter.style_targets`).
-StyleTargets = Callable[[torch.Tensor, Sequence[str], Callable[[], dict[str, torch.Tensor]]], dict[str, torch.Tensor]]
+#: Where an objective gets a style's targets: ``(style, key, compute) -> targets``, calling
+#: ``compute`` only for a picture, size and key it has not seen (:meth:`Painter.style_targets`);
+#: the key is the layers, and for a hypercolumn loss the seed its positions are drawn with.
+StyleTargets = Callable[[torch.Tensor, Sequence[str], Callable[[], Any]], Any]
 
 
 class Objective:
     """The weighted loss of a generated image against targets fixed at one image size.
 
     One backbone forward pass per evaluation serves the content and every style loss.
+
+    :param seed: the run's seed, which draws the positions of hypercolumn losses.
     """
 
     def __init__(
@@ -76,6 +84,7 @@ class Objective:
         n_styles: int,
         *,
         style_targets: StyleTargets | None = None,
+        seed: int | None = None,
     ) -> None:
         self.extractor = components["backbone"]
         self.cached_style_targets = style_targets
@@ -86,10 +95,19 @@ class Objective:
         self.tv_weight = options.tv_weight or 0.0
         self.content_layers = list(dict.fromkeys(options.content_layers))
         self.style_coefficients = style_coefficients(options, n_styles)
-        if (options.style_masks is not None or options.content_mask) and not getattr(self.style_loss, "guided", False):
+        self.content_columns = reads_hypercolumns(self.content_loss)
+        self.style_columns = reads_hypercolumns(self.style_loss)
+        readers = [loss for loss, reads in ((self.content_loss, self.content_columns),
+                                            (self.style_loss, self.style_columns)) if reads]
+        self.draws = PositionDraws(readers, 0 if seed is None else seed) if readers else None
+        #: A hypercolumn style loss's target per style, with its layers and weight (None: unused).
+        self.style_column_targets: list[tuple[Any, list[str], float] | None] = []
+        self.content_column_target: Any = None
+        guided = getattr(self.style_loss, "guided", False) or self.style_columns
+        if (options.style_masks is not None or options.content_mask) and not guided:
             raise SiaynError(
                 f"style loss {options.style_loss!r} does not support masks (style_masks, content_mask): "
-                "use gram, w2 or mean-std, or a plugin loss that declares guided = True"
+                "use gram, w2, mean-std, remd or nn-feature, or a plugin loss that declares guided = True"
             )
         self.content_targets: dict[str, torch.Tensor] = {}
         self.style_targets: list[dict[str, torch.Tensor]] = []
@@ -111,7 +129,20 @@ class Objective:
         """
         self._zero = content.new_zeros(())
         features = self._features_of(content, "content")
-        self.content_targets = {layer: self.content_loss.target(features[layer]) for layer in self.content_layers}
+        if self.draws is not None:
+            self.draws.restart((guides or [None] * len(styles)) if self.style_columns else [])
+        if self.content_columns:
+            assert self.draws is not None
+            self.content_targets = {}
+            self.content_column_target = self.content_loss.target(
+                columns_of(features, content, self.content_layers),
+                positions=self.draws.for_reference(content, self.content_loss), image=content,
+            )
+        else:
+            self.content_targets = {layer: self.content_loss.target(features[layer]) for layer in self.content_layers}
+        if self.style_columns:
+            self._set_column_targets(styles, guides or [None] * len(styles))
+            return
         shapes = {layer: tuple(value.shape[-2:]) for layer, value in features.items()}
         self.style_guides, self.style_shares = self.layer_guides(guides or [None] * len(styles), shapes)
         self.style_targets = []
@@ -124,6 +155,30 @@ class Objective:
 
             cache = self.cached_style_targets
             self.style_targets.append(compute() if cache is None else cache(style, layers, compute))
+
+    def _set_column_targets(self, styles: Sequence[torch.Tensor], guides: Sequence[torch.Tensor | None]) -> None:
+        """Each style's hypercolumn target, over the layers it has a coefficient at, weighted by
+        the sum of those coefficients times the share of the image its guide covers."""
+        draws = self.draws
+        assert draws is not None
+        self.style_column_targets = []
+        for style, coefficients, guide in zip(styles, self.style_coefficients, guides):
+            layers = [layer for layer, c in coefficients.items() if c]
+            share = 1.0 if guide is None else float(guide.mean())
+            if not layers or not share:
+                self.style_column_targets.append(None)
+                continue
+
+            def compute(style: torch.Tensor = style, layers: list[str] = layers) -> Any:
+                features = self._features_of(style, "style")
+                return self.style_loss.target(columns_of(features, style, layers),
+                                              positions=draws.for_reference(style, self.style_loss), image=style)
+
+            cache = self.cached_style_targets
+            key = [*layers, f"hypercolumns seed {draws.seed}"]
+            target = compute() if cache is None else cache(style, key, compute)
+            weight = sum(coefficients[layer] for layer in layers) * share
+            self.style_column_targets.append((target, layers, weight))
 
     def layer_guides(
         self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]
@@ -180,15 +235,46 @@ class Objective:
         names. Their sum (:func:`~siayn_core.engine.terms.total_loss`) is the loss to minimize."""
         features = self.extractor(image)
         terms: Terms = {"content": self._zero, "style": self._zero, **self.image_terms(image)}
-        if self.content_weight:
+        whole, per_style = self.draws.for_evaluation(image) if self.draws is not None else (None, [])
+        if self.content_weight and self.content_columns:
+            value = self.content_loss(columns_of(features, image, self.content_layers), self.content_column_target,
+                                      positions=whole, image=image)
+            add_terms(terms, weighted("content", self.content_weight, value))
+        elif self.content_weight:
             for layer, target in self.content_targets.items():
                 add_terms(terms, self.content_terms(self.content_loss(features[layer], target)))
+        if self.style_columns:
+            for entry, positions in zip(self.style_column_targets, per_style):
+                if entry is None or not len(positions):
+                    continue
+                target, layers, weight = entry
+                value = self.style_loss(columns_of(features, image, layers), target, positions=positions, image=image)
+                add_terms(terms, weighted("style", weight, value))
+            return terms
         styles = zip(self.style_targets, self.style_guides, self.style_shares)
         for style, (targets, guides, shares) in enumerate(styles):
             for layer, target in targets.items():
                 value = guided_loss(self.style_loss, features[layer], target, guides.get(layer))
                 add_terms(terms, self.style_terms(value, style, layer, shares))
         return terms
+
+
+def check_untiled(options: StylizeOptions, components: Mapping[str, Any], sizes: Sequence[tuple[int, int]]) -> None:
+    """SiaynError where a hypercolumn loss would run on tiles: the stages of ``sizes``
+    (``(width, height)``, those with steps) larger than ``tile_size``."""
+    if options.tile_size is None:
+        return
+    tiled = [size for size in sizes if max(size) > options.tile_size]
+    if not tiled:
+        return
+    for key in ("style_loss", "content_loss"):
+        if reads_hypercolumns(components[key]):
+            width, height = max(tiled, key=max)
+            raise SiaynError(
+                f"{key.replace('_', ' ')} {getattr(options, key)!r} compares positions across the whole image and "
+                f"cannot run on tiles ({width}x{height} px is larger than tile_size {options.tile_size}); "
+                f"set tile_size: null, or at least {max(width, height)}"
+            )
 
 
 def style_coefficients(options: StylizeOptions, n_styles: int) -> list[dict[str, float]]:
@@ -239,13 +325,21 @@ def build_components(
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Create every component a run names; returns them with a record of what was used.
 
-    The backbone entry is already the feature extractor for the run's layers, on ``device``.
+    The backbone entry is already the feature extractor for the run's layers, on ``device``
+    (the pseudo-layer ``pixels`` of hypercolumn losses is not asked of it).
     """
     record = component_record(options, registry)
     built: dict[str, Any] = {}
     for key, (kind, _) in COMPONENT_KEYS.items():
         built[key] = registry.create(kind, record[key]["name"], record[key]["options"])
-    layers = list(dict.fromkeys([*options.content_layers, *options.style_layers]))
+    for key, layers_key in (("content_loss", "content_layers"), ("style_loss", "style_layers")):
+        if PIXELS in getattr(options, layers_key) and not reads_hypercolumns(built[key]):
+            raise SiaynError(
+                f"{layers_key} names {PIXELS!r}, the image itself, which only a loss that reads hypercolumns "
+                f"takes (remd, self-similarity, nn-feature); {key.replace('_', ' ')} {getattr(options, key)!r} "
+                "reads one backbone layer at a time"
+            )
+    layers = [layer for layer in dict.fromkeys([*options.content_layers, *options.style_layers]) if layer != PIXELS]
     extractor = built["backbone"].extractor(layers)
     if isinstance(extractor, torch.nn.Module):
         extractor = extractor.to(device)
@@ -253,9 +347,11 @@ def build_components(
 
     readers: dict[str, list[Any]] = {layer: [] for layer in layers}
     for layer in options.content_layers:
-        readers[layer].append(built["content_loss"])
+        if layer != PIXELS:
+            readers[layer].append(built["content_loss"])
     for layer in options.style_layers:
-        readers[layer].append(built["style_loss"])
+        if layer != PIXELS:
+            readers[layer].append(built["style_loss"])
     built["backbone"] = accelerate(
         extractor, device, channels_last=options.channels_last, precision=options.precision,
         compile=options.compile, bfloat16_layers=bfloat16_layers(readers),

@@ -31,7 +31,7 @@ from .acceleration import backbone_precision
 from .colour_control import ColourControl
 from .devices import resolve_device
 from .guides import Regions, regions_for
-from .objective import Objective, build_components
+from .objective import Objective, build_components, check_untiled
 from .outcomes import Callback, DivergedError, StylizeResult, divergence_message
 from .loop import optimize_at_size
 from .schedule import Stage, StageOptimizers, plan_stages, stage_images, upsample, upsample_detail
@@ -104,18 +104,17 @@ class Painter:
         #: What the backbone runs in (``float32``, ``bfloat16`` or ``float16``), resolved from
         #: the ``precision`` option for this device.
         self.precision = backbone_precision(self.components["backbone"])
-        self._style_targets: dict[tuple[str, tuple[int, ...], tuple[str, ...]], dict[str, torch.Tensor]] = {}
+        self._style_targets: dict[tuple[str, tuple[int, ...], tuple[str, ...]], Any] = {}
         self._lock = threading.Lock()
 
     def serves(self, options: StylizeOptions) -> bool:
         """Whether this painter's components are the ones ``options`` name."""
         return component_key(options, self.registry, self.device) == self.key
 
-    def style_targets(
-        self, style: torch.Tensor, layers: Sequence[str], compute: Callable[[], dict[str, torch.Tensor]]
-    ) -> dict[str, torch.Tensor]:
+    def style_targets(self, style: torch.Tensor, layers: Sequence[str], compute: Callable[[], Any]) -> Any:
         """The targets of ``style`` (a stage's style image) at ``layers``, computed by
-        ``compute`` the first time this picture is seen at this size."""
+        ``compute`` the first time this picture is seen at this size with these ``layers``
+        (which may name more than layers: see :data:`~siayn_core.engine.objective.StyleTargets`)."""
         digest = hashlib.blake2b(style.detach().cpu().numpy().tobytes(), digest_size=16).hexdigest()
         key = (digest, tuple(style.shape), tuple(layers))
         with self._lock:
@@ -181,6 +180,8 @@ class Painter:
         if seed is None:
             seed = secrets.randbits(31)
         size = output_size(content.size, longer_side=options.size, scale=options.scaler)
+        stages = stages_for(options, size)  # coarse to fine; step numbers run on across the stages
+        check_untiled(options, self.components, [stage.size for stage in stages if stage.steps])
         n_styles = len(styles)
         regions = regions_for(options, content, n_styles, masks, content_mask, registry=self.registry)
         control = ColourControl(options.color_control, content)
@@ -192,8 +193,8 @@ class Painter:
             content=content,
             styles=prepared_styles,
             size=size,
-            stages=stages_for(options, size),  # coarse to fine; step numbers run on across the stages
-            objective=Objective(options, self.components, n_styles, style_targets=self.style_targets),
+            stages=stages,
+            objective=Objective(options, self.components, n_styles, style_targets=self.style_targets, seed=seed),
             regions=regions,
             control=control,
             generator=torch.Generator().manual_seed(seed),

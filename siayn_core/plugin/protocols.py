@@ -78,6 +78,26 @@ class Loss(Protocol):
     Features arrive in float32. A loss that declares ``takes_bfloat16 = True`` receives them in
     bfloat16 where the backbone runs in it, and computes accurately from them itself.
 
+    A loss that compares feature vectors of several layers at shared positions (STROTSS,
+    NNST) declares ``hypercolumns = True`` and ``samples`` (an int: how many positions of the
+    generated image it reads per evaluation; a run whose content and style losses both read
+    hypercolumns draws the larger count for both); it may declare ``target_samples`` (positions of
+    the reference its ``target`` reads, drawn once per scale; None or absent: none are drawn)
+    and ``resample_every`` (draw new positions every this many evaluations; 1 if absent). It
+    then receives every layer of its slot at once: ``features`` is a mapping ``{layer: (1, C,
+    h, w) map}`` in the run's layer order, the pseudo-layer :data:`~siayn_core.PIXELS` being
+    the image itself, and the engine calls ``target(features, positions=..., image=...)`` once
+    per scale and ``loss(features, target, positions=..., image=...)`` once per style (and once
+    for the content) per evaluation, with ``positions`` a
+    :class:`~siayn_core.SamplePositions` and ``image`` the ``(1, 3, H, W)`` picture the
+    features come from. Positions are drawn with the run's seed; in one evaluation the content
+    loss and every style without a mask get the same ones, and a style with a region
+    (``style_masks``, ``content_mask``) gets positions inside it, so such a loss needs no
+    ``guided``. Read them with :func:`~siayn_core.read_hypercolumns`. Its value is weighted once:
+    by ``content_weight``, or by the style's coefficients summed over the layers it reads (times
+    the share of the image the style's region covers). Tiles cannot cut such a loss, so a run
+    that would tile is refused.
+
     A loss may report terms of its own by returning a mapping ``{name: scalar tensor}`` instead
     of one tensor. Every part is multiplied by its slot's weight (``content_weight``, the style
     coefficients, ``tv_weight``, ``temporal_weight``), parts of one name add up over layers,

@@ -1,0 +1,232 @@
+"""Losses that match feature vectors read at sampled positions (hypercolumns, see
+:func:`siayn_core.read_hypercolumns`) instead of statistics of whole maps:
+
+- ``remd``, STROTSS's style loss (Kolkin, Salavon, Shakhnarovich, CVPR 2019): the relaxed
+  earth mover's distance between the generated image's hypercolumns and the style's under the
+  cosine distance, plus a moment term and a palette term (the relaxed EMD of the colours);
+- ``self-similarity``, STROTSS's content loss: the generated image's cosine self-similarity
+  matrix against the photo's, at the same positions;
+- ``nn-feature``, the loss of NNST's final pass (Kolkin et al. 2022): the cosine distance from
+  each hypercolumn to its nearest style hypercolumn.
+
+Each declares ``hypercolumns = True``: the engine hands it every layer at once and the positions
+to read them at. Nearest neighbours are found by exhaustive search in blocks of rows, without
+gradients; the distance to the neighbour found is then computed with gradients, which equals
+the minimum of the distance matrix in value and gradient without keeping that matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+
+from siayn_core import PIXELS, SamplePositions, read_hypercolumns
+
+#: Floor of a vector's norm and of a column sum, where they divide.
+EPS = 1e-8
+
+#: Rows of a distance matrix computed at once in a nearest-neighbour search.
+DEFAULT_CHUNK = 4096
+
+
+def unit_rows(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` scaled to unit length (a zero row stays zero)."""
+    return rows / rows.norm(dim=1, keepdim=True).clamp_min(EPS)
+
+
+def cosine_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``1 - cos`` between every row of ``a`` (``(N, D)``) and every row of ``b`` (``(M, D)``): ``(N, M)``."""
+    return 1.0 - unit_rows(a) @ unit_rows(b).transpose(0, 1)
+
+
+def nearest_neighbours(
+    queries: torch.Tensor, references: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK
+) -> torch.Tensor:
+    """For each row of ``queries``, the index of the nearest row of ``references`` under
+    ``metric`` (``"cosine"`` distance or ``"euclidean"``): exhaustive, ``chunk`` query rows
+    at a time, so at most ``chunk x M`` distances are held. No gradient flows through it."""
+    with torch.no_grad():
+        if metric == "cosine":
+            queries, references = unit_rows(queries), unit_rows(references)
+        squared = references.square().sum(1)
+        found = []
+        for start in range(0, queries.shape[0], chunk):
+            block = queries[start:start + chunk]
+            products = block @ references.transpose(0, 1)
+            if metric == "cosine":
+                found.append(products.argmax(dim=1))
+            else:
+                # |q - r|^2 less |q|^2, which is the same along a row.
+                found.append((squared.unsqueeze(0) - 2 * products).argmin(dim=1))
+        if not found:
+            return torch.zeros(0, dtype=torch.long, device=queries.device)
+        return torch.cat(found)
+
+
+def paired_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tensor:
+    """The distance between each row of ``a`` and the same row of ``b``."""
+    if metric == "cosine":
+        return 1.0 - (unit_rows(a) * unit_rows(b)).sum(1)
+    return torch.linalg.vector_norm(a - b, dim=1)
+
+
+def relaxed_emd(a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+    """The relaxed earth mover's distance of STROTSS (eq. 3-5): the larger of the mean over
+    ``a``'s rows of the distance to the nearest row of ``b``, and the same from ``b`` to ``a``."""
+    forward = paired_distances(a, b[nearest_neighbours(a, b, metric=metric, chunk=chunk)], metric).mean()
+    backward = paired_distances(a[nearest_neighbours(b, a, metric=metric, chunk=chunk)], b, metric).mean()
+    return torch.maximum(forward, backward)
+
+
+def moments(columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean ``(D,)`` and covariance ``(D, D)`` of the rows of ``columns``."""
+    mean = columns.mean(0)
+    centred = columns - mean
+    return mean, centred.transpose(0, 1) @ centred / columns.shape[0]
+
+
+def moment_distance(columns: torch.Tensor, mean: torch.Tensor, covariance: torch.Tensor) -> torch.Tensor:
+    """STROTSS's moment term: ``|mean - mean_s|_1 / D + |cov - cov_s|_1 / D^2``."""
+    own_mean, own_covariance = moments(columns)
+    dimensions = columns.shape[1]
+    return (own_mean - mean).abs().sum() / dimensions + (own_covariance - covariance).abs().sum() / dimensions**2
+
+
+def colours_at(image: torch.Tensor, positions: SamplePositions) -> torch.Tensor:
+    """The RGB colours of ``image`` at ``positions``, ``(N, 3)``."""
+    return read_hypercolumns({PIXELS: image}, positions)
+
+
+@dataclass(frozen=True)
+class RemdTarget:
+    """A style's sampled hypercolumns and colours, with the hypercolumns' mean and covariance."""
+
+    columns: torch.Tensor
+    colours: torch.Tensor
+    mean: torch.Tensor
+    covariance: torch.Tensor
+
+
+class RemdLoss:
+    """STROTSS's style loss: ``remd + moment_weight * moments + palette_weight * palette``.
+
+    ``remd`` is the relaxed EMD between the generated image's hypercolumns at this evaluation's
+    positions and the style's at ``target_samples`` positions under the cosine distance;
+    ``moments`` compares their means and covariances; ``palette`` is the relaxed EMD of the
+    RGB colours at the same positions under the Euclidean distance.
+    """
+
+    hypercolumns = True
+
+    def __init__(self, samples: int = 1024, style_samples: int = 5000, moment_weight: float = 1.0,
+                 palette_weight: float = 1.0, resample_every: int = 1, chunk: int = DEFAULT_CHUNK) -> None:
+        self.samples = samples
+        self.target_samples = style_samples
+        self.moment_weight = moment_weight
+        self.palette_weight = palette_weight
+        self.resample_every = resample_every
+        self.chunk = chunk
+
+    def target(self, features: Mapping[str, torch.Tensor], *, positions: SamplePositions | None,
+               image: torch.Tensor) -> RemdTarget:
+        """The style's hypercolumns and colours at ``positions``, and the hypercolumns' moments."""
+        assert positions is not None
+        columns = read_hypercolumns(features, positions).detach()
+        mean, covariance = moments(columns)
+        return RemdTarget(columns, colours_at(image, positions).detach(), mean, covariance)
+
+    def __call__(self, features: Mapping[str, torch.Tensor], target: RemdTarget, *, positions: SamplePositions,
+                 image: torch.Tensor) -> torch.Tensor:
+        columns = read_hypercolumns(features, positions)
+        value = relaxed_emd(columns, target.columns, chunk=self.chunk)
+        if self.moment_weight:
+            value = value + self.moment_weight * moment_distance(columns, target.mean, target.covariance)
+        if self.palette_weight:
+            palette = relaxed_emd(colours_at(image, positions), target.colours, metric="euclidean", chunk=self.chunk)
+            value = value + self.palette_weight * palette
+        return value
+
+
+def self_similarity(columns: torch.Tensor) -> torch.Tensor:
+    """STROTSS's self-similarity matrix: the cosine distances between the rows of ``columns``,
+    each column divided by its sum."""
+    distances = cosine_distances(columns, columns)
+    return distances / distances.sum(0, keepdim=True).clamp_min(EPS)
+
+
+class SelfSimilarityLoss:
+    """STROTSS's content loss: the mean absolute difference between the self-similarity
+    matrices of the generated image's hypercolumns and the photo's, at the same positions."""
+
+    hypercolumns = True
+
+    def __init__(self, samples: int = 1024, resample_every: int = 1) -> None:
+        self.samples = samples
+        self.resample_every = resample_every
+
+    def target(self, features: Mapping[str, torch.Tensor], *, positions: SamplePositions | None = None,
+               image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The photo's maps themselves: they are read at each evaluation's positions."""
+        return {layer: value.detach() for layer, value in features.items()}
+
+    def __call__(self, features: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], *,
+                 positions: SamplePositions, image: torch.Tensor | None = None) -> torch.Tensor:
+        generated = self_similarity(read_hypercolumns(features, positions))
+        photo = self_similarity(read_hypercolumns(target, positions, layers=list(features)))
+        return (generated - photo).abs().mean()
+
+
+@dataclass(frozen=True)
+class NearestTarget:
+    """A style's sampled hypercolumns, centred and scaled to unit length, and their mean."""
+
+    references: torch.Tensor
+    mean: torch.Tensor
+
+
+class NearestFeatureLoss:
+    """NNST's final-pass loss: the mean over the generated image's hypercolumns of the cosine
+    distance to the nearest style hypercolumn, after centring (by the style's mean by default)."""
+
+    hypercolumns = True
+    CENTRES = ("style", "each", "none")
+
+    def __init__(self, samples: int = 4096, style_samples: int = 16384, per_channel: bool = True,
+                 center: str = "style", resample_every: int = 1, chunk: int = DEFAULT_CHUNK) -> None:
+        if center not in self.CENTRES:
+            raise ValueError(f"center must be one of {self.CENTRES}, got {center!r}")
+        self.samples = samples
+        self.target_samples = style_samples
+        self.per_channel = per_channel
+        self.center = center
+        self.resample_every = resample_every
+        self.chunk = chunk
+
+    def columns(self, features: Mapping[str, torch.Tensor], positions: SamplePositions) -> torch.Tensor:
+        """The hypercolumns at ``positions``, each layer divided by its channel count when
+        ``per_channel`` (so that wide layers do not dominate the cosine distance)."""
+        columns = read_hypercolumns(features, positions)
+        if not self.per_channel:
+            return columns
+        channels = torch.tensor([value.shape[1] for value in features.values()], device=columns.device)
+        return columns / channels.repeat_interleave(channels).to(columns.dtype)
+
+    def target(self, features: Mapping[str, torch.Tensor], *, positions: SamplePositions | None,
+               image: torch.Tensor | None = None) -> NearestTarget:
+        """The style's hypercolumns at ``positions``, ready for the search."""
+        assert positions is not None
+        columns = self.columns(features, positions).detach()
+        mean = columns.mean(0) if self.center != "none" else torch.zeros_like(columns[0])
+        return NearestTarget(unit_rows(columns - mean), mean)
+
+    def __call__(self, features: Mapping[str, torch.Tensor], target: NearestTarget, *, positions: SamplePositions,
+                 image: torch.Tensor | None = None) -> torch.Tensor:
+        columns = self.columns(features, positions)
+        if self.center == "each":
+            columns = columns - columns.mean(0)
+        else:
+            columns = columns - target.mean
+        neighbours = nearest_neighbours(columns, target.references, chunk=self.chunk)
+        return paired_distances(columns, target.references[neighbours], "cosine").mean()
