@@ -80,10 +80,10 @@ class StylizeOptions:
     lr: float | None = option(
         None,
         help="learning rate (step size) of the optimizer; null: the optimizer's own default "
-        "(1 for lbfgs, 0.02 for adam)",
+        "(1 for lbfgs, 0.02 for adam, 0.01 for rmsprop)",
         minimum=0.0,
     )
-    opt: str = option("lbfgs", help="optimizer: lbfgs (alias LFBGS) or adam (or a plugin's)")
+    opt: str = option("lbfgs", help="optimizer: lbfgs (alias LFBGS), adam or rmsprop (or a plugin's)")
     num_steps: int = option(300, help="optimization steps; each evaluates the loss once", minimum=1)
     style_weight: float | list[float] = option(
         1.2e6,
