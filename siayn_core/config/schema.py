@@ -177,8 +177,8 @@ class StylizeOptions:
     parametrization: str = option(
         "pixels",
         help="what the optimizer moves: pixels (each pixel), or laplacian (the bands of a Laplacian pyramid "
-        "of the image, as STROTSS and NNST optimize it: coarse forms change as readily as fine texture, "
-        "best with adam) (or a plugin's)",
+        "of the image, as STROTSS and NNST optimize it with rmsprop or adam: coarse forms change as readily as "
+        "fine texture) (or a plugin's)",
     )
     backbone_options: dict[str, Any] = option(
         {}, help="options of the backbone, e.g. {weights: none, pooling: avg}"
