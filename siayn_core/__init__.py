@@ -29,6 +29,8 @@ from .plugin.protocols import (
     Loss,
     Masker,
     OptimizerFactory,
+    Parametrization,
+    ParametrizedImage,
     PostprocessContext,
     PostprocessFormat,
     PostprocessJob,
@@ -37,12 +39,13 @@ from .plugin.protocols import (
     ProjectingOptimizer,
     TileableLoss,
 )
+from .plugin.pixels import PixelImage, Pixels
 from .host.registry import KINDS, Component, Registry
 
 __version__ = "0.1.0"
 
-# The plugin surface: what a backbone, loss, initialiser, optimizer, masker, postprocessor,
-# postprocess format or batch executor uses.
+# The plugin surface: what a backbone, loss, initialiser, optimizer, parametrization, masker,
+# postprocessor, postprocess format or batch executor uses.
 PLUGIN_API = [
     "KINDS",
     "Backbone",
@@ -59,6 +62,10 @@ PLUGIN_API = [
     "Masker",
     "OptimizerFactory",
     "OptionSpec",
+    "Parametrization",
+    "ParametrizedImage",
+    "PixelImage",
+    "Pixels",
     "PluginError",
     "PostprocessContext",
     "PostprocessFormat",

@@ -92,6 +92,31 @@ class PlainSGD:
         return torch.optim.SGD(params, lr=0.01)
 
 
+class SigmoidImage:
+    """The image as the sigmoid of unbounded values, which never leaves (0, 1)."""
+
+    def __init__(self, image: torch.Tensor) -> None:
+        self.logits = image.detach().clamp(1e-4, 1 - 1e-4).logit().requires_grad_(True)
+
+    def parameters(self) -> Sequence[torch.Tensor]:
+        return [self.logits]
+
+    def render(self) -> torch.Tensor:
+        return self.logits.sigmoid()
+
+    def project(self, low: float, high: float) -> bool:
+        CALLS["hooktest-sigmoid projections"] += 1
+        return True
+
+
+class Sigmoid:
+    """Encodes each stage's start image as logits."""
+
+    def encode(self, image: torch.Tensor) -> SigmoidImage:
+        CALLS["hooktest-sigmoid"] += 1
+        return SigmoidImage(image)
+
+
 class Invert:
     """The negative of the image."""
 
@@ -155,6 +180,11 @@ def register_initialisers(register: Any) -> None:
 @hookimpl
 def register_optimizers(register: Any) -> None:
     register("hooktest-sgd", PlainSGD, description="Plain SGD.")
+
+
+@hookimpl
+def register_parametrizations(register: Any) -> None:
+    register("hooktest-sigmoid", Sigmoid, description="The sigmoid of unbounded values.")
 
 
 @hookimpl

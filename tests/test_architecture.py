@@ -11,7 +11,8 @@ import pytest
 from .conftest import REPO
 
 CORE = Path(__file__).resolve().parents[1] / "siayn_core"
-BUILT_IN = {"siayn_vgg", "siayn_timm", "siayn_losses", "siayn_init", "siayn_optim", "siayn_post", "siayn_batch"}
+BUILT_IN = {"siayn_vgg", "siayn_timm", "siayn_losses", "siayn_init", "siayn_optim", "siayn_param", "siayn_post",
+            "siayn_batch"}
 
 # siayn_core's subpackages, bottom to top: a module imports only from its own layer or a lower one.
 # The GUI sits below the CLI: ``siayn gui`` (cli/gui.py) starts it, and the GUI never imports the CLI.

@@ -57,9 +57,9 @@ class ProjectedQuadratic:
         return loss
 
 
-@pytest.mark.parametrize("opt", ["lbfgs", "adam", "third-party"])
+@pytest.mark.parametrize("opt", ["lbfgs", "adam", "rmsprop", "third-party"])
 def test_steps_stay_in_the_box_and_reach_the_constrained_minimum(registry: Any, opt: str) -> None:
-    options = {"adam": {"lr": 0.05}}.get(opt, {})
+    options = {"adam": {"lr": 0.05}, "rmsprop": {"lr": 0.01}}.get(opt, {})
     make_optimizer = third_party_lbfgs if opt == "third-party" else registry.create("optimizer", opt, options)
     problem = ProjectedQuadratic(make_optimizer)
     assert (problem.box is None) == (opt != "third-party")  # the built-in optimizers project their own steps

@@ -17,7 +17,7 @@ from siayn_core.cli import main
 
 from .conftest import REPO
 
-BUILT_IN = {"vgg", "timm", "losses", "initialisers", "optimizers", "postprocessors"}
+BUILT_IN = {"vgg", "timm", "losses", "initialisers", "optimizers", "parametrizations", "postprocessors"}
 
 GREETER = """
 from dataclasses import dataclass

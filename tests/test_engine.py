@@ -85,7 +85,7 @@ def total_variation(image: torch.Tensor) -> float:
 # --- the loop ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("opt", ["lbfgs", "adam"])
+@pytest.mark.parametrize("opt", ["lbfgs", "adam", "rmsprop"])
 def test_one_backbone_forward_per_step_for_every_optimizer(registry, images, opt) -> None:
     """num_steps counts objective evaluations; each is one forward pass serving every loss."""
     calls = []

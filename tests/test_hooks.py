@@ -134,6 +134,14 @@ def test_hook_register_optimizers(images: dict[str, Path], tmp_path: Path) -> No
     assert used(record, "opt") == "hooktest-sgd" and CALLS["hooktest-sgd"] == 1 and record["steps"] == 2
 
 
+def test_hook_register_parametrizations(images: dict[str, Path], tmp_path: Path) -> None:
+    record = stylize(images, tmp_path, "--set", "parametrization=hooktest-sigmoid", "--set", "opt=adam")
+    assert used(record, "parametrization") == "hooktest-sigmoid" and CALLS["hooktest-sigmoid"] == 1
+    # keep_in_range: once before the first step, then after each of the two steps.
+    assert CALLS["hooktest-sigmoid projections"] == 3 and record["steps"] == 2
+    assert all(step["total"] > 0 for step in record["losses"])
+
+
 def test_hook_register_maskers(images: dict[str, Path], tmp_path: Path) -> None:
     record = stylize(images, tmp_path, "--set", "style_masks=auto", "--set", "auto_mask=hooktest-left",
                      styles=("warm", "cold"))

@@ -1,7 +1,8 @@
-"""Built-in optimizers: ``adam`` and ``lbfgs`` (also spelled ``lfbgs``, as the original SIAYN's configs do).
+"""Built-in optimizers: ``adam``, ``rmsprop`` and ``lbfgs`` (also spelled ``lfbgs``, as the original
+SIAYN's configs do).
 
-Both evaluate the objective exactly once per ``step(closure)``, so ``num_steps`` means the same
-amount of work for either, and both keep the image in ``[0, 1]`` themselves when asked
+Each evaluates the objective exactly once per ``step(closure)``, so ``num_steps`` means the same
+amount of work for any of them, and each keeps the image in ``[0, 1]`` itself when asked
 (``keep_in_box``); ``lbfgs`` also hands its step scale from one stage of a multi-scale run to
 the next (``next_stage``). torch is imported inside the factories.
 """
@@ -25,6 +26,15 @@ class AdamOptions:
 
 
 @dataclass(frozen=True)
+class RMSpropOptions:
+    """Options of the ``rmsprop`` optimizer."""
+
+    lr: float = option(0.01, help="learning rate: roughly the change of each parameter per step", minimum=0.0)
+    alpha: float = option(0.99, help="decay of the squared gradient's running mean", minimum=0.0, maximum=1.0)
+    eps: float = option(1e-8, help="added to the root mean square before dividing by it", minimum=0.0)
+
+
+@dataclass(frozen=True)
 class LBFGSOptions:
     """Options of the ``lbfgs`` optimizer."""
 
@@ -39,6 +49,17 @@ def make_adam(options: AdamOptions) -> Callable[[Sequence[Any]], Any]:
         from .adam import ProjectedAdam
 
         return ProjectedAdam(params, lr=options.lr, betas=(options.beta1, options.beta2))
+
+    return build
+
+
+def make_rmsprop(options: RMSpropOptions) -> Callable[[Sequence[Any]], Any]:
+    """Build the ``rmsprop`` optimizer factory: its optimizers can keep the image in a box."""
+
+    def build(params: Sequence[Any]) -> Any:
+        from .rmsprop import ProjectedRMSprop
+
+        return ProjectedRMSprop(params, lr=options.lr, alpha=options.alpha, eps=options.eps)
 
     return build
 
@@ -80,6 +101,7 @@ def make_lbfgs(options: LBFGSOptions) -> LBFGSFactory:
 @hookimpl
 def register_optimizers(register):  # type: ignore[no-untyped-def]
     register("adam", make_adam, description="Adam: first-order, robust, needs more steps.")
+    register("rmsprop", make_rmsprop, description="RMSprop: first-order, as STROTSS optimizes its pyramid.")
     register(
         "lbfgs",
         make_lbfgs,

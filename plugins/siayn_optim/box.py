@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -29,3 +29,44 @@ class Box:
         """Move every parameter into the box."""
         for param in params:
             param.clamp_(self.low, self.high)
+
+
+class BoxedSteps:
+    """Projected steps for a first-order ``torch.optim`` optimizer, mixed in before it: after
+    :meth:`keep_in_box`, each step takes the projected gradient and ends with a clamp.
+
+    A first-order method keeps no model of the objective that the clamp could make wrong, so
+    this is all a projected step needs.
+    """
+
+    box: Box | None = None
+    param_groups: list[dict]
+
+    def keep_in_box(self, low: float, high: float) -> bool:
+        """Project every later step onto ``[low, high]`` and clamp the parameters into it now."""
+        self.box = Box(low, high)
+        self.box.clamp(self.boxed_params())
+        return True
+
+    def boxed_params(self) -> list[torch.Tensor]:
+        """Every parameter of every group."""
+        return [param for group in self.param_groups for param in group["params"]]
+
+    def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:
+        """The optimizer's step on the projected gradient, clamped into the box (a plain step without one)."""
+        box = self.box
+        step = super().step  # type: ignore[misc]
+        if box is None:
+            return step(closure)
+        params = self.boxed_params()
+
+        def projected() -> torch.Tensor:
+            loss = closure()  # type: ignore[misc]
+            box.project_gradients(params)
+            return loss
+
+        if closure is None:
+            box.project_gradients(params)
+        loss = step(None if closure is None else projected)
+        box.clamp(params)
+        return loss

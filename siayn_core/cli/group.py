@@ -18,8 +18,8 @@ from .heap import pad_heap_for_runs
 def main() -> None:
     """SIAYN - Style Is All You Need: neural style transfer by image optimization.
 
-    Every backbone, loss, initialiser, optimizer and postprocessor is a plugin;
-    see `siayn plugins list` and `siayn components list`.
+    Every backbone, loss, initialiser, optimizer, parametrization and postprocessor
+    is a plugin; see `siayn plugins list` and `siayn components list`.
     """
     pad_heap_for_runs()
 

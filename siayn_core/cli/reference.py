@@ -49,9 +49,9 @@ def options_reference(registry: Registry) -> str:
              options_table(describe(VideoOptions)), "", "## Component options", "",
              "Each installed component's options: a backbone's in `backbone_options`, a loss's in "
              "`content_loss_options`, `style_loss_options` or `tv_loss_options`, an initialiser's in "
-             "`init_options`, an optimizer's in `opt_options`, a masker's in `auto_mask_options`, a "
-             "postprocessor's in its step's mapping (`{name: denoise, strength: 5}`), an executor's from "
-             "`siayn batch`'s options.", ""]
+             "`init_options`, an optimizer's in `opt_options`, a parametrization's in `parametrization_options`, "
+             "a masker's in `auto_mask_options`, a postprocessor's in its step's mapping "
+             "(`{name: denoise, strength: 5}`), an executor's from `siayn batch`'s options.", ""]
     by_kind: dict[str, list[str]] = {}
     for component in sorted(registry.components(), key=lambda c: (c.kind, c.name)):
         specs = component.options()

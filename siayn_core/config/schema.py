@@ -80,10 +80,10 @@ class StylizeOptions:
     lr: float | None = option(
         None,
         help="learning rate (step size) of the optimizer; null: the optimizer's own default "
-        "(1 for lbfgs, 0.02 for adam)",
+        "(1 for lbfgs, 0.02 for adam, 0.01 for rmsprop)",
         minimum=0.0,
     )
-    opt: str = option("lbfgs", help="optimizer: lbfgs (alias LFBGS) or adam (or a plugin's)")
+    opt: str = option("lbfgs", help="optimizer: lbfgs (alias LFBGS), adam or rmsprop (or a plugin's)")
     num_steps: int = option(300, help="optimization steps; each evaluates the loss once", minimum=1)
     style_weight: float | list[float] = option(
         1.2e6,
@@ -176,6 +176,12 @@ class StylizeOptions:
     content_loss: str = option("mse", help="loss comparing content features (a registered loss)")
     style_loss: str = option("gram", help="loss comparing style features (a registered loss)")
     tv_loss: str = option("tv", help="regularizer of the image itself, weighted by tv_weight (a registered loss)")
+    parametrization: str = option(
+        "pixels",
+        help="what the optimizer moves: pixels (each pixel), or laplacian (the bands of a Laplacian pyramid "
+        "of the image, as STROTSS and NNST optimize it with rmsprop or adam: coarse forms change as readily as "
+        "fine texture) (or a plugin's)",
+    )
     backbone_options: dict[str, Any] = option(
         {}, help="options of the backbone, e.g. {weights: none, pooling: avg}"
     )
@@ -184,6 +190,9 @@ class StylizeOptions:
     tv_loss_options: dict[str, Any] = option({}, help="options of the total variation loss")
     init_options: dict[str, Any] = option({}, help="options of the initialiser, e.g. {std: 0.1} for random")
     opt_options: dict[str, Any] = option({}, help="options of the optimizer, e.g. {history_size: 50}")
+    parametrization_options: dict[str, Any] = option(
+        {}, help="options of the parametrization, e.g. {levels: 4} for laplacian"
+    )
     save_every: int = option(
         0, help="save the image every N steps as <run>/frames/frame_<step>.png (0: never)", minimum=0
     )
@@ -274,6 +283,7 @@ COMPONENT_KEYS: dict[str, tuple[str, str]] = {
     "tv_loss": ("loss", "tv_loss_options"),
     "init_method": ("initialiser", "init_options"),
     "opt": ("optimizer", "opt_options"),
+    "parametrization": ("parametrization", "parametrization_options"),
 }
 
 

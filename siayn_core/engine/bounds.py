@@ -12,13 +12,18 @@ its model learn from the projected step. Where it cannot, :class:`BoxProjection`
 no knowledge of the optimizer: before the optimizer sees the gradient, the components that
 push a pixel already on a bound further out are zeroed (the projected gradient), and after
 the step the image is clamped to ``[0, 1]``.
+
+Both put the optimizer's parameters in the box, which is right only where they are the pixels.
+An image of another :class:`~siayn_core.plugin.protocols.Parametrization` (a Laplacian pyramid's
+bands, which are signed) keeps its rendered image in range itself: :class:`RenderedProjection`
+calls its ``project`` after every step, and the optimizer gets no box.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..plugin.protocols import ProjectingOptimizer
+from ..plugin.protocols import ParametrizedImage, ProjectingOptimizer
 
 
 class BoxProjection:
@@ -53,12 +58,45 @@ class BoxProjection:
         self.clamp()
 
 
+class RenderedProjection:
+    """Projected steps of a parametrized image that keeps its rendering in the box itself.
+
+    Called like :class:`BoxProjection`: the gradient is left as it is (a bound on the image is
+    no bound on any one parameter), and after each step the image's ``project`` moves its
+    parameters so that its rendering is back in the box.
+    """
+
+    def __init__(self, image: ParametrizedImage, low: float = 0.0, high: float = 1.0) -> None:
+        self.image = image
+        self.low = low
+        self.high = high
+
+    def project_gradient(self) -> None:
+        """Nothing: the parameters themselves are not bounded."""
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Bring the rendered image back into the box."""
+        self.image.project(self.low, self.high)
+
+
 def keep_in_box(
-    optimizer: torch.optim.Optimizer, image: torch.Tensor, low: float = 0.0, high: float = 1.0
-) -> BoxProjection | None:
+    optimizer: torch.optim.Optimizer,
+    image: torch.Tensor | ParametrizedImage,
+    low: float = 0.0,
+    high: float = 1.0,
+) -> BoxProjection | RenderedProjection | None:
     """Make every step of ``optimizer`` on ``image`` a projected one, with ``image`` moved into
-    ``[low, high]`` now: None where the optimizer does so itself, else the
-    :class:`BoxProjection` the caller applies around its steps."""
+    ``[low, high]`` now: None where the optimizer does so itself, else the projection the caller
+    applies around its steps.
+
+    :param image: the pixels optimized, or a parametrized image: one that projects itself gets a
+        :class:`RenderedProjection`, and one whose parameters are its pixels is boxed as they are.
+    """
+    if not isinstance(image, torch.Tensor):
+        if image.project(low, high):
+            return RenderedProjection(image, low, high)
+        [image] = image.parameters()
     if isinstance(optimizer, ProjectingOptimizer) and optimizer.keep_in_box(low, high):
         return None
     box = BoxProjection(image, low, high)

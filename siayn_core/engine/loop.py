@@ -5,8 +5,10 @@ optimizer's steps, handing every step to the callback as an :class:`Iterate`. A 
 coarse to fine, is :class:`~siayn_core.engine.painter.Painter`'s (and
 :func:`siayn_core.engine.stylize`'s).
 
-Every component (backbone, losses, initialiser, optimizer) comes from the registry, so this
-module knows nothing about VGG, Gram matrices or L-BFGS.
+Every component (backbone, losses, initialiser, optimizer, parametrization) comes from the
+registry, so this module knows nothing about VGG, Gram matrices, L-BFGS or pyramids. The
+optimizer moves the parameters of a :class:`~siayn_core.plugin.protocols.Parametrization`
+(by default the pixels themselves); everything else sees the image they render.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..plugin.pixels import Pixels
+from ..plugin.protocols import Parametrization, ParametrizedImage
 from .bounds import keep_in_box
 from .objective import Objective
 from .outcomes import Callback, DivergedError, Iterate, StylizeResult, divergence_message
@@ -40,6 +44,7 @@ def optimize_at_size(
     keep_in_range: bool = False,
     average: float = 0.0,
     guides: Sequence[torch.Tensor | None] | None = None,
+    parametrization: Parametrization | None = None,
 ) -> tuple[torch.Tensor, list[dict[str, float]], bool]:
     """Optimize ``start`` for ``num_steps`` steps at its own size.
 
@@ -50,25 +55,29 @@ def optimize_at_size(
     :param average: the decay of an exponential moving average of the iterates; when set,
         the average is what callbacks see and what is returned.
     :param guides: one per style, where it applies (see :meth:`Objective.set_targets`).
+    :param parametrization: what the optimizer moves: ``start`` is encoded into its parameters,
+        and the objective, the callbacks, the average and the result see the image they render
+        (None: the pixels).
     :returns: the optimized (unclamped) image, the per-step loss records, and whether a
         callback stopped the run.
     """
     started = time.perf_counter() if started is None else started
     total_steps = num_steps if total_steps is None else total_steps
     objective.set_targets(content, styles, guides)
-    image = start.detach().clone().requires_grad_(True)
-    optimizer = make_optimizer([image])
+    encoded = (Pixels() if parametrization is None else parametrization).encode(start)
+    optimizer = make_optimizer(list(encoded.parameters()))
     evaluated: list[tuple[list[str], torch.Tensor]] = []  # each evaluation's term names and stacked values
     # Two image buffers, swapped after every finite step, so that the last image whose loss was
     # finite is kept for a diverging run without allocating a copy per step.
     last_finite = start.detach().clone()
     being_evaluated = torch.empty_like(last_finite)
-    # Projected steps: the optimizer's own where it has them, else the engine's clamping.
-    box = keep_in_box(optimizer, image) if keep_in_range else None
-    averaged = IterateAverage(average, image.detach()) if average else None
+    # Projected steps: the parametrization's own, else the optimizer's, else the engine's clamping.
+    box = keep_in_box(optimizer, encoded) if keep_in_range else None
+    averaged = IterateAverage(average, rendered(encoded)) if average else None
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
+        image = encoded.render()
         terms = objective(image)
         total = total_loss(terms)
         total.backward()
@@ -97,7 +106,7 @@ def optimize_at_size(
             raise DivergedError(divergence_message(total, step), partial, loss=total, step=step)
         last_finite, being_evaluated = being_evaluated, last_finite
         records.append({"step": step, **losses})
-        current = image.detach() if averaged is None else averaged.update(image.detach())
+        current = rendered(encoded) if averaged is None else averaged.update(rendered(encoded))
         if callback is not None:
             iterate = Iterate(
                 step=step,
@@ -108,7 +117,13 @@ def optimize_at_size(
             )
             if callback(iterate):
                 return current, records, True
-    return (image.detach() if averaged is None else averaged.value), records, False
+    return (rendered(encoded) if averaged is None else averaged.value), records, False
+
+
+def rendered(encoded: ParametrizedImage) -> torch.Tensor:
+    """The image ``encoded`` renders now, without a graph (the pixels themselves, detached)."""
+    with torch.no_grad():
+        return encoded.render().detach()
 
 
 class IterateAverage:

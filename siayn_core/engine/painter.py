@@ -85,8 +85,8 @@ class Canvas:
 
 
 class Painter:
-    """A run's built components (backbone extractor, losses, initialiser, optimizer factory)
-    on one device, and the style targets computed with them, reused run after run.
+    """A run's built components (backbone extractor, losses, initialiser, optimizer factory,
+    parametrization) on one device, and the style targets computed with them, reused run after run.
 
     :param options: the run's options: a painter serves every run whose
         :func:`component_key` is the same (other settings may differ).
@@ -238,6 +238,7 @@ class Painter:
                 total_steps=canvas.stages[-1].last_step,
                 keep_in_range=options.keep_in_range,
                 average=options.average,
+                parametrization=self.components["parametrization"],
             )
         except DivergedError as error:
             # Keep the last image whose loss was finite: this stage's, else the previous stage's.

@@ -85,6 +85,15 @@ def register_optimizers(register: Register) -> None:
 
 
 @hookspec
+def register_parametrizations(register: Register) -> None:
+    """Register ways to represent the generated image for the optimizer (factories returning
+    :class:`~siayn_core.plugin.protocols.Parametrization`): its pixels, a Laplacian pyramid...
+
+    :param register: ``register("laplacian", factory, description=...)``.
+    """
+
+
+@hookspec
 def register_postprocessors(register: Register) -> None:
     """Register image postprocessors (factories returning
     :class:`~siayn_core.plugin.protocols.Postprocessor`).
@@ -126,6 +135,7 @@ HOOK_FOR_KIND: dict[str, str] = {
     "loss": "register_losses",
     "initialiser": "register_initialisers",
     "optimizer": "register_optimizers",
+    "parametrization": "register_parametrizations",
     "postprocessor": "register_postprocessors",
     "masker": "register_maskers",
     "postprocess-format": "register_postprocess_formats",

@@ -172,8 +172,53 @@ class Initialiser(Protocol):
 
 
 @runtime_checkable
+class ParametrizedImage(Protocol):
+    """The generated image as the optimizer moves it: the tensors it optimizes, and the image
+    they render, on which the objective is evaluated.
+
+    :meth:`Parametrization.encode` makes one for each stage of a run; the engine hands
+    :meth:`parameters` to the optimizer and evaluates the objective, the callbacks, the iterate
+    average and the saved frames on :meth:`render`.
+    """
+
+    def parameters(self) -> Sequence[torch.Tensor]:
+        """The tensors the optimizer moves: leaves that require gradients, the same objects at every call."""
+        ...
+
+    def render(self) -> torch.Tensor:
+        """The image ``(1, 3, H, W)`` the parameters stand for, differentiable with respect to them."""
+        ...
+
+    def project(self, low: float, high: float) -> bool:
+        """Move the parameters so that the rendered image lies in ``[low, high]``.
+
+        With ``keep_in_range`` the engine calls it once before the first step; where it returns
+        True, it calls it again after every step, and never gives the optimizer a box (which
+        would bound the parameters, not the image).
+
+        :returns: False where the parameters are the image's pixels themselves (``pixels``),
+            having changed nothing: the engine then keeps them in the box as it does for any
+            image, by the optimizer's projected steps (:class:`ProjectingOptimizer`) or its own.
+        """
+        ...
+
+
+@runtime_checkable
+class Parametrization(Protocol):
+    """How the generated image is represented for the optimizer: by its pixels (``pixels``, the
+    default), the bands of a Laplacian pyramid (``laplacian``), or anything that renders an image."""
+
+    def encode(self, image: torch.Tensor) -> ParametrizedImage:
+        """New parameters whose :meth:`~ParametrizedImage.render` is ``image`` (to float rounding),
+        at its size; ``image`` itself is left unchanged. Each stage of a multi-scale run encodes
+        its start image afresh."""
+        ...
+
+
+@runtime_checkable
 class OptimizerFactory(Protocol):
-    """Builds a ``torch.optim.Optimizer`` over the generated image.
+    """Builds a ``torch.optim.Optimizer`` over the generated image's parameters (its pixels,
+    or the tensors of another :class:`Parametrization`).
 
     Two capabilities are optional; the engine asks for them (``isinstance`` with these
     runtime-checkable protocols) and never reaches into an optimizer's state:
@@ -182,7 +227,9 @@ class OptimizerFactory(Protocol):
       ``[0, 1]`` itself when ``keep_in_range`` is on. Any other optimizer still runs: the
       engine then zeroes the gradient components that push a pixel on a bound outwards and
       clamps the image after each step, which needs nothing of the optimizer, though a
-      quasi-Newton method then learns its curvature from steps it did not quite take.
+      quasi-Newton method then learns its curvature from steps it did not quite take. Only
+      the pixels are put in a box: a :class:`ParametrizedImage` whose ``project`` keeps its
+      rendered image in range is asked instead, and the optimizer gets no box.
     - a stage carry: a factory that is a :class:`CarryingOptimizerFactory` builds each stage
       of a multi-scale run but the first from the previous stage's optimizer. Any other
       factory builds every stage's optimizer afresh.
