@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="steps of every run")
     args = parser.parse_args(argv)
     sizes = sorted(args.history, reverse=True)
-    return sweep(args, "history_sizes", sizes,
+    return sweep(args, "history_sizes", "history", sizes,
                  lambda history: ({"opt_options": {"history_size": history}}, args.steps), reference=sizes[0])
 
 

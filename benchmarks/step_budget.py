@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
                        [100, 150, 200, 300], "the step budgets")
     args = parser.parse_args(argv)
     budgets = sorted(args.steps)
-    return sweep(args, "budgets", budgets, lambda steps: ({}, steps), reference=budgets[-1])
+    return sweep(args, "budgets", "steps", budgets, lambda steps: ({}, steps), reference=budgets[-1])
 
 
 if __name__ == "__main__":

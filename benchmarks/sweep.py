@@ -36,9 +36,11 @@ def arguments(prog: str, description: str, values: str, defaults: Sequence[int],
     return parser
 
 
-def sweep(args: argparse.Namespace, key: str, values: Sequence[int], run_of: RunOf, reference: int) -> int:
-    """Run every pair at every value, writing ``args.output`` after each pair; print a line
-    per run and the mean changes from ``reference``'s runs. Returns the exit code."""
+def sweep(args: argparse.Namespace, key: str, label: str, values: Sequence[int], run_of: RunOf,
+          reference: int) -> int:
+    """Run every pair at every value (``key`` in the JSON; ``label`` in the lines printed),
+    writing ``args.output`` after each pair; print a line per run and the mean changes from
+    ``reference``'s runs. Returns the exit code."""
     import torch
 
     from siayn_core.io.images import output_size, read_image
@@ -64,7 +66,7 @@ def sweep(args: argparse.Namespace, key: str, values: Sequence[int], run_of: Run
                 run.pop("image")
                 run.pop("curve")
                 runs[str(value)] = run
-                print(f"{style_path.stem}, {key} {value}: {run['seconds']:.1f} s, style {run['style']:.4f}, "
+                print(f"{style_path.stem}, {label} {value}: {run['seconds']:.1f} s, style {run['style']:.4f}, "
                       f"content {run['content']:.4f}", flush=True)
             result["pairs"].append({"content": content_path.name, "style": style_path.name, "runs": runs})
             write_json(args.output, result)
@@ -83,6 +85,6 @@ def sweep(args: argparse.Namespace, key: str, values: Sequence[int], run_of: Run
     result["mean_seconds"] = {str(value): sum(pair["runs"][str(value)]["seconds"] for pair in result["pairs"])
                               / len(pairs) for value in values}
     write_json(args.output, result)
-    print(f"mean change from {key} {reference}: {result[f'mean_change_from_{reference}']}; "
+    print(f"mean change from {label} {reference}: {result[f'mean_change_from_{reference}']}; "
           f"mean seconds: {result['mean_seconds']}; wrote {args.output}")
     return 0
