@@ -226,14 +226,14 @@ def test_run_settings_blend_styles_by_their_weights(backend: GuiBackend, picture
     values[("style_weight", 1)] = 3.0
     values[("option", "style_weight")] = 1000.0
     values[("component", "opt")] = "LFBGS"  # the seed's spelling selects lbfgs' options
-    values[("component", "opt", "lbfgs", "history_size")] = 20
+    values[("component", "opt", "lbfgs", "history_size")] = 50
     values[("component", "opt", "adam", "beta1")] = 0.5  # not the selected optimizer: ignored
     values[("postprocess",)] = ["preserve-colors", "denoise"]
     values[("postprocess", "denoise", "strength")] = 3.0
     settings = run_settings(backend.form, values, backend.registry)
     assert settings["style"] == [str(pictures["swirls"]), str(pictures["waves"])]
     assert settings["style_weight"] == [250.0, 750.0]
-    assert settings["opt"] == "LFBGS" and settings["opt_options"] == {"history_size": 20}
+    assert settings["opt"] == "LFBGS" and settings["opt_options"] == {"history_size": 50}
     assert settings["backbone_options"] == {"weights": "none"}
     assert settings["postprocess"] == [{"name": "preserve-colors"}, {"name": "denoise", "strength": 3.0}]
     assert settings["num_steps"] == 4 and "scaler" not in settings  # unchanged values stay defaults

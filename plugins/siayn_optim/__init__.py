@@ -39,7 +39,7 @@ class LBFGSOptions:
     """Options of the ``lbfgs`` optimizer."""
 
     lr: float = option(1.0, help="step length along the quasi-Newton direction (1 is the usual choice)", minimum=0.0)
-    history_size: int = option(100, help="number of past steps used to estimate the curvature", minimum=1)
+    history_size: int = option(20, help="number of past steps used to estimate the curvature", minimum=1)
 
 
 def make_adam(options: AdamOptions) -> Callable[[Sequence[Any]], Any]:
