@@ -99,34 +99,47 @@ def overhead_rows(result: dict[str, Any], side: str | None) -> list[dict[str, An
 
 
 def draw_overhead(sources: Sequence[Source], title: str, side_of: Sequence[str | None] | None = None) -> Figure:
-    """Bars of the bare pass (light) and the engine's step (dark) per backbone, one panel per
-    size, one pair per source; the engine's bar carries its overhead over the bare pass."""
+    """Bars of the bare passes (light: float32; hatched: bfloat16, where measured) and the
+    engine's step (dark) per backbone, one panel per size, one group per source; the engine's
+    bar carries its overhead over the bare pass in its own precision."""
     results = [source.load() for source in sources]
     sides = list(side_of or [None] * len(sources))
     tables = [overhead_rows(result, side) for result, side in zip(results, sides)]
     sizes = sorted({row["size"] for table in tables for row in table})
+    with_bfloat16 = any("bare_channels_last_bfloat16_s" in row for table in tables for row in table)
+    bars = 3 if with_bfloat16 else 2
     figure, axes = plt.subplots(1, len(sizes), figsize=(max(7.0, 4.2 * len(sizes) + 0.6), 4.4), squeeze=False)
-    pair_width = 0.8 / len(sources)
+    group_width = 0.8 / len(sources)
+    bar_width = group_width * 0.9 / bars
     for ax, size in zip(axes[0], sizes):
         arches = sorted({row["arch"] for table in tables for row in table if row["size"] == size})
         for index, (source, table) in enumerate(zip(sources, tables)):
             rows = {row["arch"]: row for row in table if row["size"] == size}
             for group, arch in enumerate(arches):
                 row = rows[arch]
-                left = group - 0.4 + index * pair_width
-                ax.bar(left + pair_width * 0.25, row["bare_channels_last_s"], pair_width * 0.45,
-                       color=f"C{index}", alpha=0.35, label=f"{source.label}: bare pass" if group == 0 else None)
-                ax.bar(left + pair_width * 0.7, row["engine_step_s"], pair_width * 0.45,
-                       color=f"C{index}", label=f"{source.label}: engine step" if group == 0 else None)
-                ax.annotate(f"{row['overhead_vs_same_format']:+.1%}", (left + pair_width * 0.7, row["engine_step_s"]),
-                            xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=7)
+                left = group - 0.4 + index * group_width + bar_width / 2
+                first = group == 0
+                prefix = f"{source.label}: " if source.label else ""
+                ax.bar(left, row["bare_channels_last_s"], bar_width, color=f"C{index}", alpha=0.3,
+                       label=f"{prefix}bare pass, float32" if first else None)
+                if with_bfloat16 and "bare_channels_last_bfloat16_s" in row:
+                    ax.bar(left + bar_width, row["bare_channels_last_bfloat16_s"], bar_width, color=f"C{index}",
+                           alpha=0.55, hatch="///", label=f"{prefix}bare pass, bfloat16" if first else None)
+                engine = left + (bars - 1) * bar_width
+                precision = row.get("engine_precision", "float32")
+                ax.bar(engine, row["engine_step_s"], bar_width, color=f"C{index}",
+                       label=f"{prefix}engine step" if first else None)
+                ax.annotate(f"{row['overhead_vs_same_format']:+.0%}\nover {precision}",
+                            (engine, row["engine_step_s"]), xytext=(0, 2), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(arches)), [arch.upper() for arch in arches])
         ax.set_title(f"{size} px")
         ax.set_ylabel("seconds per step (median)")
-        ax.margins(y=0.12)
+        ax.margins(y=0.18)
         ax.grid(axis="x", visible=False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.05), ncols=len(sources), fontsize=7)
+    figure.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.05), ncols=min(len(handles), 3),
+                  fontsize=7)
     finish(figure, title, results, sources, foot=0.2)
     return figure
 
@@ -206,6 +219,50 @@ def draw_step_budget(source: Source, title: str) -> Figure:
     return figure
 
 
+def draw_precision(source: Source, title: str) -> Figure:
+    """Each pair's judged style distance against engine seconds in float32 (dashed) and
+    bfloat16 (solid), with each precision's time to quality marked (left); bfloat16's change
+    from float32 at equal steps and at equal time, per pair and measure (right)."""
+    result = source.load()
+    figure, (curves, changes) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.3, 1]})
+    pairs = result["pairs"]
+    for index, pair in enumerate(pairs):
+        label = pair["style"].rsplit(".", 1)[0]
+        quality = pair["runs"]["float32"]["style"] * (1 + result["within"])
+        for precision, line in (("float32", "--"), ("bfloat16", "-")):
+            run = pair["runs"][precision]
+            points = [*run["curve"], {"seconds": run["seconds"], "style": run["style"]}]
+            curves.plot([point["seconds"] for point in points], [point["style"] for point in points], line,
+                        color=f"C{index}", linewidth=1.2, label=label if precision == "bfloat16" else None)
+            reached = pair["seconds_to_quality"][precision]
+            if reached is not None:
+                curves.plot(reached, quality, "o", color=f"C{index}", markersize=3.5)
+    curves.plot([], [], "--", color="black", label="float32")
+    curves.plot([], [], "-", color="black", label="bfloat16")
+    curves.set_xlabel("engine seconds")
+    curves.set_ylabel("style distance (lower is better)")
+    curves.set_title(f"dots: within {result['within']:.0%} of float32's final style distance")
+    top = max(pair["runs"]["float32"]["style"] for pair in pairs) * 1.6
+    curves.set_ylim(min(pair["runs"][p]["style"] for pair in pairs for p in ("float32", "bfloat16")) * 0.95, top)
+    curves.legend(fontsize=6.5, ncols=2)
+    kinds = [("equal steps", lambda pair: pair["bfloat16_change"]),
+             ("equal time", lambda pair: pair["equal_time"]["bfloat16_change"])]
+    measures = ("style", "content")
+    width = 0.8 / (len(kinds) * len(measures))
+    for slot, ((kind, changes_of), measure) in enumerate((k, m) for k in kinds for m in measures):
+        values = [100 * changes_of(pair)[measure] for pair in pairs]
+        changes.bar([index - 0.4 + (slot + 0.5) * width for index in range(len(pairs))], values, width,
+                    label=f"{measure}, {kind}", color=f"C{slot}", alpha=1.0 if kind == "equal time" else 0.45)
+    changes.axhline(0, color="black", linewidth=0.8)
+    names = [pair["style"].rsplit(".", 1)[0].replace("_", " ").replace("-", " ") for pair in pairs]
+    changes.set_xticks(range(len(pairs)), [name.replace(" ", "\n", 2) for name in names], fontsize=6)
+    changes.set_ylabel("bfloat16 against float32, % (below 0: better)")
+    changes.legend(fontsize=7)
+    changes.grid(axis="x", visible=False)
+    finish(figure, title, [result], [source])
+    return figure
+
+
 @dataclass(frozen=True)
 class Plot:
     """One figure: its file name and how to draw it."""
@@ -254,6 +311,13 @@ FIGURES: tuple[Plot, ...] = (
         [Source("before_after/core_quality_overhead.json", "old"), Source("before_after/core_quality_overhead.json", "new")],
         "Time to quality at 256x192 px, before (d1242fd, dashed) and after (e09fc4f) one resolver and the painter",
         side_of=["old", "new"])),
+    Plot("overhead_bfloat16.png", lambda: draw_overhead(
+        [Source("overhead_bf16_full_history_xeon.json", "bfloat16 run"),
+         Source("overhead_f32_full_history_xeon.json", "float32 run")],
+        "Engine step against the bare passes in float32 and bfloat16, L-BFGS history full")),
+    Plot("precision.png", lambda: draw_precision(
+        Source("precision_judged_xeon.json"),
+        "bfloat16 against float32: the defaults at 256 px on every bundled pair, judged")),
     Plot("step_budget.png", lambda: draw_step_budget(
         Source("step_budget_xeon.json"), "The defaults at 100, 150, 200 and 300 steps, 256 px, bfloat16, judged")),
 )

@@ -265,7 +265,7 @@ class StylizeOptions:
     )
     precision: str = option(
         "auto",
-        help="backbone precision (the losses are always float32): auto (bfloat16 on GPUs that support it "
+        help="backbone precision (the losses compare in float32): auto (bfloat16 on GPUs that support it "
         "and CPUs that compute it natively, float32 elsewhere), float32, bfloat16 (on a CPU without native "
         "bfloat16 it runs, but slowly) or float16 (CUDA only); on MPS always float32",
         choices=("auto", "float32", "bfloat16", "float16"),

@@ -53,7 +53,7 @@ class StylizeResult:
     :param components: for each component key (``backbone``, ``opt``...), the component's
         name, plugin and options as used.
     :param precision: what the backbone ran in: ``float32``, or ``bfloat16``/``float16``
-        under autocast (the losses are float32 either way).
+        under autocast (the losses compare in float32 either way).
     """
 
     image: torch.Tensor
