@@ -23,11 +23,15 @@ fields, not composition, and a variant that games VGG16's features would still s
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common import LAYERS, REPO, Session, options, parse_settings, registry, table, with_weights
+from .common import DEFAULT_WEIGHTS, LAYERS, REPO, Session, options, parse_settings, registry, table, with_weights
 
 if TYPE_CHECKING:
     import torch
@@ -178,6 +182,28 @@ def chosen_variants(names: list[str] | None, settings: dict[str, Any]) -> dict[s
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-")
+
+
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every script that judges runs on the bundled pairs."""
+    parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--size", type=int, default=256, help="long side of the results")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="VGG16 weights")
+
+
+def pairs_environment(args: argparse.Namespace) -> tuple[tempfile.TemporaryDirectory[str], list[tuple[Path, Path]]] | None:
+    """Set torch's threads and make a TORCH_HOME with the VGG16 weights for runs on the bundled
+    pairs: that home and the pairs, or None after saying what is missing."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    home = with_weights(args.weights)
+    pairs = bundled_pairs()
+    if home is None or not pairs:
+        print(f"needs the VGG16 weights ({args.weights}) and the images in {IMAGES}", file=sys.stderr)
+        return None
+    return home, pairs
 
 
 def bundled_pairs() -> list[tuple[Path, Path]]:

@@ -18,13 +18,12 @@ within ``--within`` of the float32 run's final one.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from .common import DEFAULT_WEIGHTS, conditions, registry, with_weights, write_json
-from .judged import IMAGES, Judge, bundled_pairs, judged_run
+from .common import conditions, registry, write_json
+from .judged import Judge, add_pair_arguments, judged_run, pairs_environment
 
 PRECISIONS = ("float32", "bfloat16")
 MEASURES = ("style", "content", "colour")
@@ -70,25 +69,19 @@ def seconds_to(run: dict[str, Any], style: float) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Every pair, both precisions; write the JSON and print a line per pair."""
-    import torch
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.precision_judged",
                                      description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
-    parser.add_argument("--size", type=int, default=256, help="long side of the results")
+    add_pair_arguments(parser)
     parser.add_argument("--steps", type=int, default=300, help="steps of the equal-steps runs")
     parser.add_argument("--every", type=int, default=10, help="judge every N steps, for the time to quality")
     parser.add_argument("--within", type=float, default=0.02,
                         help="time to quality: style distance within this share of float32's final one")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="VGG16 weights")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    home = with_weights(args.weights)
-    pairs = bundled_pairs()
-    if home is None or not pairs:
-        print(f"needs the VGG16 weights ({args.weights}) and the images in {IMAGES}", file=sys.stderr)
+    environment = pairs_environment(args)
+    if environment is None:
         return 2
+    home, pairs = environment
     result: dict[str, Any] = {"conditions": conditions(args.threads), "size": args.size, "steps": args.steps,
                               "within": args.within, "pairs": []}
     with home:

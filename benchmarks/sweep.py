@@ -10,14 +10,11 @@ each value's mean and largest change from the reference value's.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from .common import DEFAULT_WEIGHTS, conditions, registry, with_weights, write_json
-from .judged import IMAGES, Judge, bundled_pairs, judged_run
+from .common import conditions, registry, write_json
+from .judged import Judge, add_pair_arguments, judged_run, pairs_environment
 
 MEASURES = ("style", "content", "colour")
 
@@ -28,11 +25,8 @@ RunOf = Callable[[int], tuple[dict[str, Any], int]]
 def arguments(prog: str, description: str, values: str, defaults: Sequence[int], help: str) -> argparse.ArgumentParser:
     """The options every sweep takes, and ``--<values>``: the values swept."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--output", type=Path, required=True, help="JSON file to write")
-    parser.add_argument("--size", type=int, default=256, help="long side of the results")
+    add_pair_arguments(parser)
     parser.add_argument(f"--{values}", type=int, nargs="+", default=list(defaults), help=help)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="VGG16 weights")
     return parser
 
 
@@ -41,16 +35,12 @@ def sweep(args: argparse.Namespace, key: str, label: str, values: Sequence[int],
     """Run every pair at every value (``key`` in the JSON; ``label`` in the lines printed),
     writing ``args.output`` after each pair; print a line per run and the mean changes from
     ``reference``'s runs. Returns the exit code."""
-    import torch
-
     from siayn_core.io.images import output_size, read_image
 
-    torch.set_num_threads(args.threads)
-    home = with_weights(args.weights)
-    pairs = bundled_pairs()
-    if home is None or not pairs:
-        print(f"needs the VGG16 weights ({args.weights}) and the images in {IMAGES}", file=sys.stderr)
+    environment = pairs_environment(args)
+    if environment is None:
         return 2
+    home, pairs = environment
     result: dict[str, Any] = {"conditions": conditions(args.threads), "size": args.size, key: list(values),
                               "pairs": []}
     with home:
