@@ -69,7 +69,6 @@ def seconds_to(run: dict[str, Any], style: float) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Every pair, both precisions; write the JSON and print a line per pair."""
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.precision_judged",
                                      description=(__doc__ or "").split("\n\n")[0])
     add_pair_arguments(parser)
