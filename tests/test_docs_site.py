@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from siayn_core import StylizeOptions, load_plugins
 from siayn_core.plugin.options import describe
@@ -42,6 +43,10 @@ def test_the_gallery_has_its_images(site: Path) -> None:
     images = re.findall(r'src="\.\./(images/gallery/[^"]+\.jpg)"', page)
     assert len(images) >= 12
     assert all((site / image).is_file() for image in images)
+    # Each picture is shown at 512 px and opens full size in the lightbox on a click.
+    enlarged = re.findall(r'<a class="glightbox"[^>]*href="\.\./(images/gallery/[^"]+\.jpg)"', page)
+    assert sorted(enlarged) == sorted(images)
+    assert {max(Image.open(site / image).size) for image in images} == {512}
 
 
 def test_the_cli_reference_has_every_command(site: Path) -> None:
