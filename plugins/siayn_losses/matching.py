@@ -157,8 +157,10 @@ def self_similarity(columns: torch.Tensor) -> torch.Tensor:
 
 
 class SelfSimilarityLoss:
-    """STROTSS's content loss: the mean absolute difference between the self-similarity
-    matrices of the generated image's hypercolumns and the photo's, at the same positions."""
+    """STROTSS's content loss: the absolute differences between the self-similarity matrices of
+    the generated image's hypercolumns and the photo's, at the same positions, summed over each
+    column and averaged over the columns (STROTSS's mean over the matrix times its size), so
+    that the value does not shrink as ``samples`` grows."""
 
     hypercolumns = True
 
@@ -175,7 +177,7 @@ class SelfSimilarityLoss:
                  positions: SamplePositions, image: torch.Tensor | None = None) -> torch.Tensor:
         generated = self_similarity(read_hypercolumns(features, positions))
         photo = self_similarity(read_hypercolumns(target, positions, layers=list(features)))
-        return (generated - photo).abs().mean()
+        return (generated - photo).abs().sum(0).mean()
 
 
 @dataclass(frozen=True)
