@@ -25,6 +25,7 @@ from siayn_losses.matching import (
     NearestFeatureLoss,
     RemdLoss,
     SelfSimilarityLoss,
+    nearest_both_ways,
     nearest_neighbours,
 )
 
@@ -203,6 +204,14 @@ def test_nearest_neighbours_match_an_exhaustive_search(metric: str) -> None:
     else:
         table = torch.cdist(queries, references)
     assert found.tolist() == table.argmin(1).tolist()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_a_search_both_ways_matches_two_searches(metric: str) -> None:
+    a, b = maps(23, 5, seed=26) - 0.5, maps(31, 5, seed=27) - 0.5
+    towards_b, towards_a = nearest_both_ways(a, b, metric=metric, chunk=4)
+    assert towards_b.tolist() == nearest_neighbours(a, b, metric=metric).tolist()
+    assert towards_a.tolist() == nearest_neighbours(b, a, metric=metric).tolist()
 
 
 def test_each_loss_passes_gradcheck() -> None:
