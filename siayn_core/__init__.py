@@ -20,6 +20,7 @@ from .plugin.errors import PluginError, SiaynError, closest, first_line, unknown
 from .plugin.hookspecs import Register, hookimpl, hookspec
 from .plugin.options import OptionSpec, option
 from .plugin.hypercolumns import PIXELS, SamplePositions, draw_positions, read_hypercolumns
+from .plugin.stages import StageContext
 from .host.plugins import PluginHost, PluginInfo, load_plugins
 from .plugin.protocols import (
     Backbone,
@@ -88,6 +89,8 @@ PLUGIN_API = [
     "SamplePositions",
     "draw_positions",
     "read_hypercolumns",
+    # targets computed anew at each stage of a run
+    "StageContext",
     # devices and weights, resolved as the engine resolves them
     "DEVICES",
     "hub_checkpoint_path",

@@ -1,9 +1,10 @@
 """Built-in losses: ``mse`` and ``self-similarity`` (content), ``gram``, ``w2``, ``mean-std``,
-``sliced-wasserstein``, ``remd`` and ``nn-feature`` (style) and ``tv`` (total variation).
+``sliced-wasserstein``, ``remd``, ``nn-feature`` and ``nn-target`` (style) and ``tv`` (total
+variation).
 
-The loss classes live in :mod:`siayn_losses.functions`, :mod:`siayn_losses.statistics` and
-:mod:`siayn_losses.matching`, imported by the factories so that loading this plugin does not
-import torch.
+The loss classes live in :mod:`siayn_losses.functions`, :mod:`siayn_losses.statistics`,
+:mod:`siayn_losses.sliced`, :mod:`siayn_losses.matching` and :mod:`siayn_losses.nnst`, imported
+by the factories so that loading this plugin does not import torch.
 """
 
 from __future__ import annotations
@@ -114,6 +115,37 @@ class NNFeatureOptions:
 
 
 @dataclass(frozen=True)
+class NNTargetOptions:
+    """Options of the ``nn-target`` style loss (NNST)."""
+
+    content_share: float = option(
+        0.75, help="the photo's weight in the blend with the stage's start image whose hypercolumns are replaced "
+        "by their nearest style hypercolumns (NNST's alpha): more keeps more of the photo's forms",
+        minimum=0.0, maximum=1.0,
+    )
+    stride: int = option(4, help="about one target position per stride x stride pixels (NNST: 4)", minimum=1)
+    style_samples: int = option(
+        16384, help="candidate positions of each style image, shared among it and its rotations, drawn once per stage",
+        minimum=1,
+    )
+    rotations: bool = option(
+        True, help="also take candidates from the style image turned by 90, 180 and 270 degrees (NNST)"
+    )
+    final_pass: float = option(
+        0.5, help="the share of the last stage's steps spent on NNST's final pass, which pulls each position "
+        "to its nearest style hypercolumn found anew each step (0: none)", minimum=0.0, maximum=1.0,
+    )
+    samples: int = option(1024, help="positions of the generated image read per step of the final pass", minimum=1)
+    per_channel: bool = option(
+        True, help="divide each layer by its number of channels, so wide layers do not dominate the distance (NNST)"
+    )
+    chunk: int = option(
+        4096, help="positions compared at once in a nearest-neighbour search (memory: chunk x style_samples)",
+        minimum=1,
+    )
+
+
+@dataclass(frozen=True)
 class SlicedWassersteinOptions:
     """Options of the ``sliced-wasserstein`` style loss."""
 
@@ -200,6 +232,16 @@ def make_nn_feature(options: NNFeatureOptions) -> Any:
                               resample_every=options.resample_every, chunk=options.chunk)
 
 
+def make_nn_target(options: NNTargetOptions) -> Any:
+    """Build the ``nn-target`` loss."""
+    from .nnst import NearestTargetLoss
+
+    return NearestTargetLoss(content_share=options.content_share, stride=options.stride,
+                             style_samples=options.style_samples, rotations=options.rotations,
+                             final_pass=options.final_pass, samples=options.samples,
+                             per_channel=options.per_channel, chunk=options.chunk)
+
+
 def make_tv(options: TVOptions) -> Any:
     """Build the ``tv`` loss."""
     from .functions import TotalVariationLoss
@@ -234,6 +276,9 @@ def register_losses(register):  # type: ignore[no-untyped-def]
     register("nn-feature", make_nn_feature,
              description="Style loss (NNST, Kolkin et al. 2022): cosine distance from each sampled hypercolumn "
              "to its nearest style hypercolumn.")
+    register("nn-target", make_nn_target,
+             description="Style loss (NNST, Kolkin et al. 2022): at each stage, the cosine distance to fixed targets, "
+             "the nearest style hypercolumns of a blend of the stage's start with the photo; then NNST's final pass.")
     register("temporal", make_temporal,
              description="Video: squared difference to the previous stylized frame warped onto this one (Ruder et al.).")
     register("tv", make_tv, aliases=("total-variation",), description="Total variation of the image: favours smooth results.")

@@ -17,6 +17,7 @@ the minimum of the distance matrix in value and gradient without keeping that ma
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -65,6 +66,35 @@ def nearest_neighbours(
         return torch.cat(found)
 
 
+def nearest_both_ways(
+    a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`nearest_neighbours` from ``a`` to ``b`` and from ``b`` to ``a`` at once: each
+    block of ``chunk`` rows of ``a`` against ``b`` is computed once and serves both searches."""
+    with torch.no_grad():
+        if metric == "cosine":
+            a, b = unit_rows(a), unit_rows(b)
+        squared_a, squared_b = a.square().sum(1), b.square().sum(1)
+        rows = []
+        best = torch.full((b.shape[0],), -math.inf, dtype=a.dtype, device=a.device)
+        columns = torch.zeros(b.shape[0], dtype=torch.long, device=a.device)
+        for start in range(0, a.shape[0], chunk):
+            products = a[start:start + chunk] @ b.transpose(0, 1)
+            if metric == "cosine":
+                scores = products
+            else:
+                # Minus the squared distance, so that the nearest scores highest both ways.
+                scores = 2 * products - squared_a[start:start + chunk, None] - squared_b[None, :]
+            rows.append(scores.argmax(dim=1))
+            value, index = scores.max(dim=0)
+            better = value > best
+            best = torch.where(better, value, best)
+            columns = torch.where(better, index + start, columns)
+        if not rows:
+            return torch.zeros(0, dtype=torch.long, device=a.device), columns
+        return torch.cat(rows), columns
+
+
 def paired_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Tensor:
     """The distance between each row of ``a`` and the same row of ``b``."""
     if metric == "cosine":
@@ -75,8 +105,9 @@ def paired_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Ten
 def relaxed_emd(a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
     """The relaxed earth mover's distance of STROTSS (eq. 3-5): the larger of the mean over
     ``a``'s rows of the distance to the nearest row of ``b``, and the same from ``b`` to ``a``."""
-    forward = paired_distances(a, b[nearest_neighbours(a, b, metric=metric, chunk=chunk)], metric).mean()
-    backward = paired_distances(a[nearest_neighbours(b, a, metric=metric, chunk=chunk)], b, metric).mean()
+    towards_b, towards_a = nearest_both_ways(a, b, metric=metric, chunk=chunk)
+    forward = paired_distances(a, b[towards_b], metric).mean()
+    backward = paired_distances(a[towards_a], b, metric).mean()
     return torch.maximum(forward, backward)
 
 
@@ -157,8 +188,10 @@ def self_similarity(columns: torch.Tensor) -> torch.Tensor:
 
 
 class SelfSimilarityLoss:
-    """STROTSS's content loss: the mean absolute difference between the self-similarity
-    matrices of the generated image's hypercolumns and the photo's, at the same positions."""
+    """STROTSS's content loss: the absolute differences between the self-similarity matrices of
+    the generated image's hypercolumns and the photo's, at the same positions, summed over each
+    column and averaged over the columns (STROTSS's mean over the matrix times its size), so
+    that the value does not shrink as ``samples`` grows."""
 
     hypercolumns = True
 
@@ -175,7 +208,18 @@ class SelfSimilarityLoss:
                  positions: SamplePositions, image: torch.Tensor | None = None) -> torch.Tensor:
         generated = self_similarity(read_hypercolumns(features, positions))
         photo = self_similarity(read_hypercolumns(target, positions, layers=list(features)))
-        return (generated - photo).abs().mean()
+        return (generated - photo).abs().sum(0).mean()
+
+
+def scaled_hypercolumns(features: Mapping[str, torch.Tensor], positions: SamplePositions, *,
+                        per_channel: bool = True) -> torch.Tensor:
+    """The hypercolumns at ``positions``, each layer divided by its channel count when
+    ``per_channel`` (NNST's scaling, so that wide layers do not dominate the cosine distance)."""
+    columns = read_hypercolumns(features, positions)
+    if not per_channel:
+        return columns
+    channels = torch.tensor([value.shape[1] for value in features.values()], device=columns.device)
+    return columns / channels.repeat_interleave(channels).to(columns.dtype)
 
 
 @dataclass(frozen=True)
@@ -185,18 +229,40 @@ class NearestTarget:
     references: torch.Tensor
     mean: torch.Tensor
 
+    @classmethod
+    def of(cls, columns: torch.Tensor, center: str) -> NearestTarget:
+        """The target of style hypercolumns ``columns`` (``(M, D)``), centred on their own
+        mean unless ``center`` is ``"none"``."""
+        columns = columns.detach()
+        mean = columns.mean(0) if center != "none" else torch.zeros_like(columns[0])
+        return cls(unit_rows(columns - mean), mean)
+
+
+#: How hypercolumns are centred before the cosine distance: on the style's mean (both sets),
+#: each set on its own (NNST's code), or not at all.
+CENTRES = ("style", "each", "none")
+
+
+def nearest_distance(columns: torch.Tensor, target: NearestTarget, *, center: str = "style",
+                     chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+    """The mean over the rows of ``columns`` of the cosine distance to the nearest row of the
+    target, after centring as ``center`` says (the target was centred by :meth:`NearestTarget.of`)."""
+    columns = columns - (columns.mean(0) if center == "each" else target.mean)
+    neighbours = nearest_neighbours(columns, target.references, chunk=chunk)
+    return paired_distances(columns, target.references[neighbours], "cosine").mean()
+
 
 class NearestFeatureLoss:
     """NNST's final-pass loss: the mean over the generated image's hypercolumns of the cosine
     distance to the nearest style hypercolumn, after centring (by the style's mean by default)."""
 
     hypercolumns = True
-    CENTRES = ("style", "each", "none")
+    CENTRES = CENTRES
 
     def __init__(self, samples: int = 4096, style_samples: int = 16384, per_channel: bool = True,
                  center: str = "style", resample_every: int = 1, chunk: int = DEFAULT_CHUNK) -> None:
-        if center not in self.CENTRES:
-            raise ValueError(f"center must be one of {self.CENTRES}, got {center!r}")
+        if center not in CENTRES:
+            raise ValueError(f"center must be one of {CENTRES}, got {center!r}")
         self.samples = samples
         self.target_samples = style_samples
         self.per_channel = per_channel
@@ -205,28 +271,15 @@ class NearestFeatureLoss:
         self.chunk = chunk
 
     def columns(self, features: Mapping[str, torch.Tensor], positions: SamplePositions) -> torch.Tensor:
-        """The hypercolumns at ``positions``, each layer divided by its channel count when
-        ``per_channel`` (so that wide layers do not dominate the cosine distance)."""
-        columns = read_hypercolumns(features, positions)
-        if not self.per_channel:
-            return columns
-        channels = torch.tensor([value.shape[1] for value in features.values()], device=columns.device)
-        return columns / channels.repeat_interleave(channels).to(columns.dtype)
+        """The hypercolumns at ``positions`` (:func:`scaled_hypercolumns`)."""
+        return scaled_hypercolumns(features, positions, per_channel=self.per_channel)
 
     def target(self, features: Mapping[str, torch.Tensor], *, positions: SamplePositions | None,
                image: torch.Tensor | None = None) -> NearestTarget:
         """The style's hypercolumns at ``positions``, ready for the search."""
         assert positions is not None
-        columns = self.columns(features, positions).detach()
-        mean = columns.mean(0) if self.center != "none" else torch.zeros_like(columns[0])
-        return NearestTarget(unit_rows(columns - mean), mean)
+        return NearestTarget.of(self.columns(features, positions), self.center)
 
     def __call__(self, features: Mapping[str, torch.Tensor], target: NearestTarget, *, positions: SamplePositions,
                  image: torch.Tensor | None = None) -> torch.Tensor:
-        columns = self.columns(features, positions)
-        if self.center == "each":
-            columns = columns - columns.mean(0)
-        else:
-            columns = columns - target.mean
-        neighbours = nearest_neighbours(columns, target.references, chunk=self.chunk)
-        return paired_distances(columns, target.references[neighbours], "cosine").mean()
+        return nearest_distance(self.columns(features, positions), target, center=self.center, chunk=self.chunk)

@@ -45,6 +45,7 @@ def optimize_at_size(
     average: float = 0.0,
     guides: Sequence[torch.Tensor | None] | None = None,
     parametrization: Parametrization | None = None,
+    stage: tuple[int, int] = (0, 1),
 ) -> tuple[torch.Tensor, list[dict[str, float]], bool]:
     """Optimize ``start`` for ``num_steps`` steps at its own size.
 
@@ -58,12 +59,14 @@ def optimize_at_size(
     :param parametrization: what the optimizer moves: ``start`` is encoded into its parameters,
         and the objective, the callbacks, the average and the result see the image they render
         (None: the pixels).
+    :param stage: ``(index, count)`` of this size among a multi-scale run's stages with steps,
+        for a loss whose target changes with the stage (``stage_targets``).
     :returns: the optimized (unclamped) image, the per-step loss records, and whether a
         callback stopped the run.
     """
     started = time.perf_counter() if started is None else started
     total_steps = num_steps if total_steps is None else total_steps
-    objective.set_targets(content, styles, guides)
+    objective.set_targets(content, styles, guides, start=start, stage=stage, steps=num_steps)
     encoded = (Pixels() if parametrization is None else parametrization).encode(start)
     optimizer = make_optimizer(list(encoded.parameters()))
     evaluated: list[tuple[list[str], torch.Tensor]] = []  # each evaluation's term names and stacked values

@@ -7,11 +7,14 @@ holds the targets at one image size and evaluates to named terms
 the parts an objective is made of, and weighs each tile's losses, through :class:`WeightedObjective`.
 
 A loss that reads hypercolumns (:mod:`siayn_core.plugin.hypercolumns`) gets every layer of its
-slot at once, at the positions :class:`~siayn_core.engine.positions.PositionDraws` draws.
+slot at once, at the positions :class:`~siayn_core.engine.positions.PositionDraws` draws; one
+that declares ``stage_targets`` gets its target from ``stage_target`` with a
+:class:`~siayn_core.plugin.stages.StageContext` at the start of every stage.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,8 +25,9 @@ from ..config.build import style_weights
 from ..config.components import component_options
 from ..plugin.errors import SiaynError
 from ..plugin.hypercolumns import PIXELS
+from ..plugin.stages import StageContext
 from .guides import layer_guide
-from .positions import PositionDraws, columns_of, reads_hypercolumns
+from .positions import PositionDraws, columns_of, draws_positions, reads_hypercolumns, reads_stage_targets
 from .terms import Terms, add_terms, weighted
 
 if TYPE_CHECKING:
@@ -97,9 +101,14 @@ class Objective:
         self.style_coefficients = style_coefficients(options, n_styles)
         self.content_columns = reads_hypercolumns(self.content_loss)
         self.style_columns = reads_hypercolumns(self.style_loss)
-        readers = [loss for loss, reads in ((self.content_loss, self.content_columns),
-                                            (self.style_loss, self.style_columns)) if reads]
-        self.draws = PositionDraws(readers, 0 if seed is None else seed) if readers else None
+        self.content_per_stage = reads_stage_targets(self.content_loss)
+        self.style_per_stage = reads_stage_targets(self.style_loss)
+        self.seed = 0 if seed is None else seed
+        readers = [loss for loss in (self.content_loss, self.style_loss) if draws_positions(loss)]
+        self.draws = PositionDraws(readers, self.seed) if readers else None
+        #: Whether the engine's positions go to each slot's loss (else it gets positions=None).
+        self.content_draws = draws_positions(self.content_loss)
+        self.style_draws = draws_positions(self.style_loss)
         #: A hypercolumn style loss's target per style, with its layers and weight (None: unused).
         self.style_column_targets: list[tuple[Any, list[str], float] | None] = []
         self.content_column_target: Any = None
@@ -107,7 +116,8 @@ class Objective:
         if (options.style_masks is not None or options.content_mask) and not guided:
             raise SiaynError(
                 f"style loss {options.style_loss!r} does not support masks (style_masks, content_mask): "
-                "use gram, w2, mean-std, remd or nn-feature, or a plugin loss that declares guided = True"
+                "use gram, w2, mean-std, sliced-wasserstein, remd, nn-feature or nn-target, or a plugin loss that "
+                "declares guided = True"
             )
         self.content_targets: dict[str, torch.Tensor] = {}
         self.style_targets: list[dict[str, torch.Tensor]] = []
@@ -121,17 +131,33 @@ class Objective:
         content: torch.Tensor,
         styles: Sequence[torch.Tensor],
         guides: Sequence[torch.Tensor | None] | None = None,
+        *,
+        start: torch.Tensor | None = None,
+        stage: tuple[int, int] = (0, 1),
+        steps: int = 0,
     ) -> None:
         """Compute the content and style targets (once per image size).
 
         :param guides: one per style: where on the image it applies, ``(1, 1, H, W)``
             weights at the content's size (None: everywhere).
+        :param start: the image the stage starts from (None: the content), ``stage`` its
+            ``(index, count)`` among the run's stages with steps, and ``steps`` its steps:
+            what a loss with ``stage_targets`` computes its target from.
         """
         self._zero = content.new_zeros(())
+        stage_context = functools.partial(
+            StageContext, start=content if start is None else start, content=content, styles=list(styles),
+            index=stage[0], count=stage[1], steps=steps, seed=self.seed,
+        )
         features = self._features_of(content, "content")
         if self.draws is not None:
-            self.draws.restart((guides or [None] * len(styles)) if self.style_columns else [])
-        if self.content_columns:
+            self.draws.restart((guides or [None] * len(styles)) if self.style_draws else [])
+        if self.content_per_stage:
+            self.content_targets = {}
+            self.content_column_target = None if not self.content_weight else self.content_loss.stage_target(  # type: ignore[attr-defined]
+                stage_context(style=None, guide=None, layers=self.content_layers,
+                              features=self._stage_features(self.content_layers)))
+        elif self.content_columns:
             assert self.draws is not None
             self.content_targets = {}
             self.content_column_target = self.content_loss.target(
@@ -141,7 +167,7 @@ class Objective:
         else:
             self.content_targets = {layer: self.content_loss.target(features[layer]) for layer in self.content_layers}
         if self.style_columns:
-            self._set_column_targets(styles, guides or [None] * len(styles))
+            self._set_column_targets(styles, guides or [None] * len(styles), stage_context)
             return
         shapes = {layer: tuple(value.shape[-2:]) for layer, value in features.items()}
         self.style_guides, self.style_shares = self.layer_guides(guides or [None] * len(styles), shapes)
@@ -156,18 +182,27 @@ class Objective:
             cache = self.cached_style_targets
             self.style_targets.append(compute() if cache is None else cache(style, layers, compute))
 
-    def _set_column_targets(self, styles: Sequence[torch.Tensor], guides: Sequence[torch.Tensor | None]) -> None:
+    def _set_column_targets(self, styles: Sequence[torch.Tensor], guides: Sequence[torch.Tensor | None],
+                            stage_context: Callable[..., StageContext]) -> None:
         """Each style's hypercolumn target, over the layers it has a coefficient at, weighted by
-        the sum of those coefficients times the share of the image its guide covers."""
+        the sum of those coefficients times the share of the image its guide covers. A loss
+        with ``stage_targets`` computes it from this stage's context, which no cache can hold."""
         draws = self.draws
-        assert draws is not None
         self.style_column_targets = []
-        for style, coefficients, guide in zip(styles, self.style_coefficients, guides):
+        for index, (style, coefficients, guide) in enumerate(zip(styles, self.style_coefficients, guides)):
             layers = [layer for layer, c in coefficients.items() if c]
             share = 1.0 if guide is None else float(guide.mean())
             if not layers or not share:
                 self.style_column_targets.append(None)
                 continue
+            weight = sum(coefficients[layer] for layer in layers) * share
+            if self.style_per_stage:
+                target = self.style_loss.stage_target(  # type: ignore[attr-defined]
+                    stage_context(style=index, guide=guide, layers=layers,
+                                        features=self._stage_features(layers)))
+                self.style_column_targets.append((target, layers, weight))
+                continue
+            assert draws is not None
 
             def compute(style: torch.Tensor = style, layers: list[str] = layers) -> Any:
                 features = self._features_of(style, "style")
@@ -177,8 +212,16 @@ class Objective:
             cache = self.cached_style_targets
             key = [*layers, f"hypercolumns seed {draws.seed}"]
             target = compute() if cache is None else cache(style, key, compute)
-            weight = sum(coefficients[layer] for layer in layers) * share
             self.style_column_targets.append((target, layers, weight))
+
+    def _stage_features(self, layers: Sequence[str]) -> Callable[[torch.Tensor], dict[str, torch.Tensor]]:
+        """What a :class:`StageContext` hands a loss as ``features``: ``layers`` of any picture."""
+
+        def features(image: torch.Tensor) -> dict[str, torch.Tensor]:
+            with torch.no_grad():
+                return columns_of(self._features_of(image, "stage"), image, layers)
+
+        return features
 
     def layer_guides(
         self, guides: Sequence[torch.Tensor | None], shapes: Mapping[str, Sequence[int]]
@@ -238,14 +281,16 @@ class Objective:
         whole, per_style = self.draws.for_evaluation(image) if self.draws is not None else (None, [])
         if self.content_weight and self.content_columns:
             value = self.content_loss(columns_of(features, image, self.content_layers), self.content_column_target,
-                                      positions=whole, image=image)
+                                      positions=whole if self.content_draws else None, image=image)
             add_terms(terms, weighted("content", self.content_weight, value))
         elif self.content_weight:
             for layer, target in self.content_targets.items():
                 add_terms(terms, self.content_terms(self.content_loss(features[layer], target)))
         if self.style_columns:
+            if not self.style_draws:
+                per_style = [None] * len(self.style_column_targets)
             for entry, positions in zip(self.style_column_targets, per_style):
-                if entry is None or not len(positions):
+                if entry is None or (positions is not None and not len(positions)):
                     continue
                 target, layers, weight = entry
                 value = self.style_loss(columns_of(features, image, layers), target, positions=positions, image=image)
@@ -336,7 +381,7 @@ def build_components(
         if PIXELS in getattr(options, layers_key) and not reads_hypercolumns(built[key]):
             raise SiaynError(
                 f"{layers_key} names {PIXELS!r}, the image itself, which only a loss that reads hypercolumns "
-                f"takes (remd, self-similarity, nn-feature); {key.replace('_', ' ')} {getattr(options, key)!r} "
+                f"takes (remd, self-similarity, nn-feature, nn-target); {key.replace('_', ' ')} {getattr(options, key)!r} "
                 "reads one backbone layer at a time"
             )
     layers = [layer for layer in dict.fromkeys([*options.content_layers, *options.style_layers]) if layer != PIXELS]

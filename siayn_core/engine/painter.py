@@ -239,6 +239,7 @@ class Painter:
                 keep_in_range=options.keep_in_range,
                 average=options.average,
                 parametrization=self.components["parametrization"],
+                stage=optimized_stage(canvas.stages, stage),
             )
         except DivergedError as error:
             # Keep the last image whose loss was finite: this stage's, else the previous stage's.
@@ -403,6 +404,12 @@ def stage_guides(
 def recoloured(callback: Callback, control: ColourControl) -> Callback:
     """``callback`` shown the image a user gets (the photo's chroma put back) each step."""
     return lambda iterate: callback(dataclasses.replace(iterate, image=control.finish(iterate.image)))
+
+
+def optimized_stage(stages: Sequence[Stage], stage: Stage) -> tuple[int, int]:
+    """``(index, count)`` of ``stage`` among the ``stages`` that take steps."""
+    optimized = [each.index for each in stages if each.steps]
+    return (optimized.index(stage.index) if stage.index in optimized else len(optimized) - 1, len(optimized))
 
 
 def stages_for(options: StylizeOptions, size: tuple[int, int]) -> list[Stage]:

@@ -24,6 +24,27 @@ def reads_hypercolumns(loss: Any) -> bool:
     return getattr(loss, "hypercolumns", False) is True
 
 
+def reads_stage_targets(loss: Any) -> bool:
+    """Whether ``loss`` declares ``stage_targets = True``: the engine asks it for a target at
+    the start of every stage (``stage_target``), as a hypercolumn loss; SiaynError where it
+    does not also declare ``hypercolumns = True``."""
+    if getattr(loss, "stage_targets", False) is not True:
+        return False
+    if not reads_hypercolumns(loss):
+        raise SiaynError(f"loss {type(loss).__name__} declares stage_targets but not hypercolumns = True: "
+                         "a stage target is read like a hypercolumn loss's, every layer of its slot at once")
+    return True
+
+
+def draws_positions(loss: Any) -> bool:
+    """Whether the engine draws positions for ``loss`` at each evaluation: a hypercolumn loss
+    does, unless it computes its targets per stage and declares no ``samples`` (it then reads
+    its target's own positions and gets ``positions=None``)."""
+    if not reads_hypercolumns(loss):
+        return False
+    return not (reads_stage_targets(loss) and getattr(loss, "samples", None) is None)
+
+
 def columns_of(features: Any, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """The maps a hypercolumn loss receives: ``layers`` of ``features``, in order, the
     pseudo-layer :data:`~siayn_core.plugin.hypercolumns.PIXELS` being ``image`` itself."""

@@ -43,9 +43,9 @@ class TemporalObjective:
         self.weights = to_tensor(weights.convert("RGB"))[:, :1].to(device)
 
     def set_targets(self, content: torch.Tensor, styles: Sequence[torch.Tensor],
-                    guides: Sequence[torch.Tensor | None] | None = None) -> None:
-        """The wrapped objective's targets."""
-        self.objective.set_targets(content, styles, guides)
+                    guides: Sequence[torch.Tensor | None] | None = None, **stage: Any) -> None:
+        """The wrapped objective's targets (``stage``: what :meth:`Objective.set_targets` takes besides)."""
+        self.objective.set_targets(content, styles, guides, **stage)
 
     def __call__(self, image: torch.Tensor) -> Terms:
         """The wrapped objective's terms and the temporal term."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -200,9 +200,11 @@ class TiledObjective:
         content: torch.Tensor,
         styles: Sequence[torch.Tensor],
         guides: Sequence[torch.Tensor | None] | None = None,
+        **stage: Any,
     ) -> None:
         """The content's feature maps (stitched from tiles), each style's global
-        representation and each style's guides, at this stage's size."""
+        representation and each style's guides, at this stage's size (``stage``, what a loss
+        with per-stage targets reads, is not needed: no such loss runs on tiles)."""
         objective = self.objective
         self._measure_strides(content)
         self._zero = content.new_zeros(())

@@ -98,6 +98,19 @@ class Loss(Protocol):
     the share of the image the style's region covers). Tiles cannot cut such a loss, so a run
     that would tile is refused.
 
+    A hypercolumn loss whose target depends on where the optimization stands (NNST's: the
+    current output's hypercolumns replaced by their nearest style hypercolumns) declares
+    ``stage_targets = True``. The engine then never calls its ``target``: at the start of each
+    stage of a multi-scale run, before the first step, it calls ``stage_target(context)`` with
+    a :class:`~siayn_core.StageContext` (the stage's start image, the photo, the style images
+    at the stage's size, the style the target is for and its guide, the slot's layers, the
+    stage's number, count and steps, the run's seed, and ``features(image)``, the slot's layers
+    of any picture), once per style (once for a content loss), and hands what it returns to
+    every evaluation of that stage as ``target``, weighted as above. Nothing caches it. With
+    ``samples`` declared it gets the engine's positions at each evaluation (inside the style's
+    region with masks); without, ``positions=None``, and it reads its target's own positions,
+    which it keeps inside the context's ``guide``.
+
     A loss may report terms of its own by returning a mapping ``{name: scalar tensor}`` instead
     of one tensor. Every part is multiplied by its slot's weight (``content_weight``, the style
     coefficients, ``tv_weight``, ``temporal_weight``), parts of one name add up over layers,
