@@ -108,7 +108,7 @@ class Outward:
         self.target = torch.linspace(-1.0, 2.0, int(np.prod(shape))).reshape(shape)
         self.seen: list[torch.Tensor] = []
 
-    def set_targets(self, content: Any, styles: Any, guides: Any = None) -> None:
+    def set_targets(self, content: Any, styles: Any, guides: Any = None, **stage: Any) -> None:
         pass
 
     def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
