@@ -43,15 +43,18 @@ def cosine_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def nearest_neighbours(
-    queries: torch.Tensor, references: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK
+    queries: torch.Tensor, references: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK,
+    unit: bool = False,
 ) -> torch.Tensor:
     """For each row of ``queries``, the index of the nearest row of ``references`` under
     ``metric`` (``"cosine"`` distance or ``"euclidean"``): exhaustive, ``chunk`` query rows
-    at a time, so at most ``chunk x M`` distances are held. No gradient flows through it."""
+    at a time, so at most ``chunk x M`` distances are held. No gradient flows through it.
+    ``unit``: the references are of unit length already (the cosine search then skips scaling
+    them; the queries' lengths do not change which is nearest)."""
     with torch.no_grad():
-        if metric == "cosine":
-            queries, references = unit_rows(queries), unit_rows(references)
-        squared = references.square().sum(1)
+        if metric == "cosine" and not unit:
+            references = unit_rows(references)
+        squared = references.square().sum(1) if metric != "cosine" else None
         found = []
         for start in range(0, queries.shape[0], chunk):
             block = queries[start:start + chunk]
@@ -60,6 +63,7 @@ def nearest_neighbours(
                 found.append(products.argmax(dim=1))
             else:
                 # |q - r|^2 less |q|^2, which is the same along a row.
+                assert squared is not None
                 found.append((squared.unsqueeze(0) - 2 * products).argmin(dim=1))
         if not found:
             return torch.zeros(0, dtype=torch.long, device=queries.device)
@@ -75,7 +79,8 @@ def nearest_both_ways(
     with torch.no_grad():
         if metric == "cosine" and not unit:
             a, b = unit_rows(a), unit_rows(b)
-        squared_a, squared_b = a.square().sum(1), b.square().sum(1)
+        if metric != "cosine":
+            squared_a, squared_b = a.square().sum(1), b.square().sum(1)
         rows = []
         best = torch.full((b.shape[0],), -math.inf, dtype=a.dtype, device=a.device)
         columns = torch.zeros(b.shape[0], dtype=torch.long, device=a.device)
@@ -269,7 +274,7 @@ def nearest_distance(columns: torch.Tensor, target: NearestTarget, *, center: st
     """The mean over the rows of ``columns`` of the cosine distance to the nearest row of the
     target, after centring as ``center`` says (the target was centred by :meth:`NearestTarget.of`)."""
     columns = columns - (columns.mean(0) if center == "each" else target.mean)
-    neighbours = nearest_neighbours(columns, target.references, chunk=chunk)
+    neighbours = nearest_neighbours(columns, target.references, chunk=chunk, unit=True)
     return paired_distances(columns, target.references[neighbours], "cosine").mean()
 
 
