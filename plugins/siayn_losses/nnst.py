@@ -17,9 +17,10 @@ At the start of a stage (:class:`siayn_core.StageContext`) the loss:
    centred on its own mean first.
 
 Each evaluation is then the mean cosine distance between the output's hypercolumns at those
-positions and their replacements (at ``step_samples`` of them drawn afresh each step, or all). NNST's final pass takes the last ``final_pass`` share of
-the last stage's steps: each of the evaluation's positions is pulled to its nearest candidate,
-found anew at every step (``nn-feature``'s loss, on the same candidates).
+positions and their replacements (at ``step_samples`` of them drawn afresh each step, or all).
+NNST's final pass takes the last ``final_pass`` share of the last stage's steps: each of the
+evaluation's positions is pulled to its nearest candidate, found anew at every step
+(``nn-feature``'s loss, on the same candidates).
 
 The search is :func:`siayn_losses.matching.nearest_neighbours`, the final pass
 :func:`siayn_losses.matching.nearest_distance`.
