@@ -96,7 +96,7 @@ def test_colour_control_and_recipe_are_dropdowns_that_reach_the_run(backend: Gui
     fields = {field.name: field for field in backend.form.fields}
     assert fields["color_control"].widget == "dropdown"
     assert tuple(fields["color_control"].choices) == ("none", "luminance", "match", "oklab-chroma")
-    assert tuple(fields["recipe"].choices) == ("siayn", "original")
+    assert tuple(fields["recipe"].choices) == ("siayn", "original", "strotss", "nnst")
     values = tiny_values(backend, pictures, color_control="luminance")
     settings = run_settings(backend.form, values, backend.registry)
     assert settings["color_control"] == "luminance" and "recipe" not in settings

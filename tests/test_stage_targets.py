@@ -225,6 +225,23 @@ def test_the_stage_target_is_the_blends_nearest_style_hypercolumns_rotations_inc
     assert value == pytest.approx(sum(distances) / len(distances), rel=1e-12)
 
 
+def test_step_samples_read_a_share_of_the_targets_drawn_afresh_each_step(pictures) -> None:
+    loss = NearestTargetLoss(final_pass=0.0, step_samples=10)
+    target = loss.stage_target(context_for(pictures["start"], pictures["content"], pictures["style"]))
+    output = pictures["output"]
+    distances = torch.tensor([1 - cosine(row, column)
+                              for row, column in zip(rows_of(toy_features(output)), target.columns)],
+                             dtype=torch.float64)
+    picked = []
+    for _ in range(2):
+        replay = torch.Generator().set_state(target.generator.get_state())
+        chosen = torch.randperm(30, generator=replay)[:10]
+        value = float(loss(toy_features(output), target, positions=None, image=output))
+        assert value == pytest.approx(float(distances[chosen].mean()), rel=1e-12)
+        picked.append(set(chosen.tolist()))
+    assert picked[0] != picked[1]
+
+
 def test_the_first_stage_finds_its_targets_from_the_photo_alone(pictures) -> None:
     loss = NearestTargetLoss(final_pass=0.0)
     target = loss.stage_target(context_for(pictures["start"], pictures["content"], pictures["style"], index=0))

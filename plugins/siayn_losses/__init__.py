@@ -131,6 +131,10 @@ class NNTargetOptions:
     rotations: bool = option(
         True, help="also take candidates from the style image turned by 90, 180 and 270 degrees (NNST)"
     )
+    step_samples: int | None = option(
+        None, help="target positions read per step, drawn afresh each step (fewer: faster steps, noisier; "
+        "null: all of them, as NNST)", minimum=1,
+    )
     final_pass: float = option(
         0.5, help="the share of the last stage's steps spent on NNST's final pass, which pulls each position "
         "to its nearest style hypercolumn found anew each step (0: none)", minimum=0.0, maximum=1.0,
@@ -238,7 +242,7 @@ def make_nn_target(options: NNTargetOptions) -> Any:
 
     return NearestTargetLoss(content_share=options.content_share, stride=options.stride,
                              style_samples=options.style_samples, rotations=options.rotations,
-                             final_pass=options.final_pass, samples=options.samples,
+                             step_samples=options.step_samples, final_pass=options.final_pass, samples=options.samples,
                              per_channel=options.per_channel, chunk=options.chunk)
 
 

@@ -43,15 +43,18 @@ def cosine_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def nearest_neighbours(
-    queries: torch.Tensor, references: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK
+    queries: torch.Tensor, references: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK,
+    unit: bool = False,
 ) -> torch.Tensor:
     """For each row of ``queries``, the index of the nearest row of ``references`` under
     ``metric`` (``"cosine"`` distance or ``"euclidean"``): exhaustive, ``chunk`` query rows
-    at a time, so at most ``chunk x M`` distances are held. No gradient flows through it."""
+    at a time, so at most ``chunk x M`` distances are held. No gradient flows through it.
+    ``unit``: the references are of unit length already (the cosine search then skips scaling
+    them; the queries' lengths do not change which is nearest)."""
     with torch.no_grad():
-        if metric == "cosine":
-            queries, references = unit_rows(queries), unit_rows(references)
-        squared = references.square().sum(1)
+        if metric == "cosine" and not unit:
+            references = unit_rows(references)
+        squared = references.square().sum(1) if metric != "cosine" else None
         found = []
         for start in range(0, queries.shape[0], chunk):
             block = queries[start:start + chunk]
@@ -60,6 +63,7 @@ def nearest_neighbours(
                 found.append(products.argmax(dim=1))
             else:
                 # |q - r|^2 less |q|^2, which is the same along a row.
+                assert squared is not None
                 found.append((squared.unsqueeze(0) - 2 * products).argmin(dim=1))
         if not found:
             return torch.zeros(0, dtype=torch.long, device=queries.device)
@@ -67,14 +71,16 @@ def nearest_neighbours(
 
 
 def nearest_both_ways(
-    a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK
+    a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK, unit: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`nearest_neighbours` from ``a`` to ``b`` and from ``b`` to ``a`` at once: each
-    block of ``chunk`` rows of ``a`` against ``b`` is computed once and serves both searches."""
+    block of ``chunk`` rows of ``a`` against ``b`` is computed once and serves both searches.
+    ``unit``: the rows are of unit length already (the cosine search then skips scaling them)."""
     with torch.no_grad():
-        if metric == "cosine":
+        if metric == "cosine" and not unit:
             a, b = unit_rows(a), unit_rows(b)
-        squared_a, squared_b = a.square().sum(1), b.square().sum(1)
+        if metric != "cosine":
+            squared_a, squared_b = a.square().sum(1), b.square().sum(1)
         rows = []
         best = torch.full((b.shape[0],), -math.inf, dtype=a.dtype, device=a.device)
         columns = torch.zeros(b.shape[0], dtype=torch.long, device=a.device)
@@ -102,12 +108,30 @@ def paired_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Ten
     return torch.linalg.vector_norm(a - b, dim=1)
 
 
-def relaxed_emd(a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+def relaxed_emd(a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK,
+                b_unit: torch.Tensor | None = None) -> torch.Tensor:
     """The relaxed earth mover's distance of STROTSS (eq. 3-5): the larger of the mean over
-    ``a``'s rows of the distance to the nearest row of ``b``, and the same from ``b`` to ``a``."""
+    ``a``'s rows of the distance to the nearest row of ``b``, and the same from ``b`` to ``a``.
+
+    :param b_unit: for the cosine distance, ``b``'s rows scaled to unit length, where the caller
+        keeps them (a style's, reused at every evaluation).
+    """
+    if metric == "cosine":
+        return relaxed_cosine_emd(unit_rows(a), unit_rows(b) if b_unit is None else b_unit, chunk=chunk)
     towards_b, towards_a = nearest_both_ways(a, b, metric=metric, chunk=chunk)
     forward = paired_distances(a, b[towards_b], metric).mean()
     backward = paired_distances(a[towards_a], b, metric).mean()
+    return torch.maximum(forward, backward)
+
+
+def relaxed_cosine_emd(unit_a: torch.Tensor, unit_b: torch.Tensor, *, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+    """:func:`relaxed_emd` under the cosine distance, of rows already of unit length."""
+    towards_b, towards_a = nearest_both_ways(unit_a, unit_b, chunk=chunk, unit=True)
+    forward = 1.0 - (unit_a * unit_b[towards_b]).sum(1).mean()
+    # Each b row's product with its nearest a row, summed per a row first: an (N, D) product
+    # with gradients instead of an (M, D) one.
+    pooled = torch.zeros_like(unit_a, requires_grad=False).index_add_(0, towards_a, unit_b)
+    backward = 1.0 - (unit_a * pooled).sum() / unit_b.shape[0]
     return torch.maximum(forward, backward)
 
 
@@ -132,12 +156,14 @@ def colours_at(image: torch.Tensor, positions: SamplePositions) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class RemdTarget:
-    """A style's sampled hypercolumns and colours, with the hypercolumns' mean and covariance."""
+    """A style's sampled hypercolumns (also scaled to unit length) and colours, with the
+    hypercolumns' mean and covariance."""
 
     columns: torch.Tensor
     colours: torch.Tensor
     mean: torch.Tensor
     covariance: torch.Tensor
+    unit: torch.Tensor
 
 
 class RemdLoss:
@@ -166,12 +192,12 @@ class RemdLoss:
         assert positions is not None
         columns = read_hypercolumns(features, positions).detach()
         mean, covariance = moments(columns)
-        return RemdTarget(columns, colours_at(image, positions).detach(), mean, covariance)
+        return RemdTarget(columns, colours_at(image, positions).detach(), mean, covariance, unit_rows(columns))
 
     def __call__(self, features: Mapping[str, torch.Tensor], target: RemdTarget, *, positions: SamplePositions,
                  image: torch.Tensor) -> torch.Tensor:
         columns = read_hypercolumns(features, positions)
-        value = relaxed_emd(columns, target.columns, chunk=self.chunk)
+        value = relaxed_emd(columns, target.columns, chunk=self.chunk, b_unit=target.unit)
         if self.moment_weight:
             value = value + self.moment_weight * moment_distance(columns, target.mean, target.covariance)
         if self.palette_weight:
@@ -248,7 +274,7 @@ def nearest_distance(columns: torch.Tensor, target: NearestTarget, *, center: st
     """The mean over the rows of ``columns`` of the cosine distance to the nearest row of the
     target, after centring as ``center`` says (the target was centred by :meth:`NearestTarget.of`)."""
     columns = columns - (columns.mean(0) if center == "each" else target.mean)
-    neighbours = nearest_neighbours(columns, target.references, chunk=chunk)
+    neighbours = nearest_neighbours(columns, target.references, chunk=chunk, unit=True)
     return paired_distances(columns, target.references[neighbours], "cosine").mean()
 
 

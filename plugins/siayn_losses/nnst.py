@@ -17,9 +17,10 @@ At the start of a stage (:class:`siayn_core.StageContext`) the loss:
    centred on its own mean first.
 
 Each evaluation is then the mean cosine distance between the output's hypercolumns at those
-positions and their replacements. NNST's final pass takes the last ``final_pass`` share of
-the last stage's steps: each of the evaluation's positions is pulled to its nearest candidate,
-found anew at every step (``nn-feature``'s loss, on the same candidates).
+positions and their replacements (at ``step_samples`` of them drawn afresh each step, or all).
+NNST's final pass takes the last ``final_pass`` share of the last stage's steps: each of the
+evaluation's positions is pulled to its nearest candidate, found anew at every step
+(``nn-feature``'s loss, on the same candidates).
 
 The search is :func:`siayn_losses.matching.nearest_neighbours`, the final pass
 :func:`siayn_losses.matching.nearest_distance`.
@@ -47,11 +48,12 @@ from .matching import (
 @dataclass
 class StageTarget:
     """One stage's target for one style: the positions, the replacements found there (unit
-    rows), and for the last stage the candidates of the final pass and the number of
-    evaluations before it starts."""
+    rows), the generator that picks each step's share of them, and for the last stage the
+    candidates of the final pass and the number of evaluations before it starts."""
 
     positions: SamplePositions
     columns: torch.Tensor
+    generator: torch.Generator
     final: NearestTarget | None = None
     switch: int = 0
     evaluations: int = 0
@@ -65,6 +67,7 @@ class NearestTargetLoss:
     :param stride: about one target position per ``stride`` x ``stride`` pixels.
     :param style_samples: candidate positions of the style image, over all its rotations.
     :param rotations: also take candidates from the style turned by 90, 180 and 270 degrees.
+    :param step_samples: target positions read per step, drawn afresh each step (None: all, as NNST).
     :param final_pass: the share of the last stage's steps spent on the final pass (0: none).
     :param samples: positions of the output read per evaluation of the final pass.
     :param per_channel: divide each layer by its channel count (NNST).
@@ -75,12 +78,13 @@ class NearestTargetLoss:
     stage_targets = True
 
     def __init__(self, content_share: float = 0.75, stride: int = 4, style_samples: int = 16384,
-                 rotations: bool = True, final_pass: float = 0.5, samples: int = 1024, per_channel: bool = True,
-                 chunk: int = DEFAULT_CHUNK) -> None:
+                 rotations: bool = True, step_samples: int | None = None, final_pass: float = 0.5,
+                 samples: int = 1024, per_channel: bool = True, chunk: int = DEFAULT_CHUNK) -> None:
         self.content_share = content_share
         self.stride = stride
         self.style_samples = style_samples
         self.rotations = rotations
+        self.step_samples = step_samples
         self.final_pass = final_pass
         # The engine draws positions for the final pass only; the stages read their own.
         self.samples = samples if final_pass else None
@@ -123,8 +127,9 @@ class NearestTargetLoss:
             columns = candidates[:0]
         if context.last and self.final_pass:
             final_steps = round(self.final_pass * context.steps)
-            return StageTarget(positions, columns, NearestTarget.of(candidates, "each"), context.steps - final_steps)
-        return StageTarget(positions, columns)
+            return StageTarget(positions, columns, generator, NearestTarget.of(candidates, "each"),
+                               context.steps - final_steps)
+        return StageTarget(positions, columns, generator)
 
     def __call__(self, features: Mapping[str, torch.Tensor], target: StageTarget, *,
                  positions: SamplePositions | None, image: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,10 +139,16 @@ class NearestTargetLoss:
                 return next(iter(features.values())).new_zeros(())
             columns = scaled_hypercolumns(features, positions, per_channel=self.per_channel)
             return nearest_distance(columns, target.final, center="each", chunk=self.chunk)
-        if not len(target.positions):
+        count = len(target.positions)
+        if not count:
             return next(iter(features.values())).new_zeros(())
-        columns = scaled_hypercolumns(features, target.positions, per_channel=self.per_channel)
-        return (1.0 - (unit_rows(columns) * target.columns).sum(1)).mean()
+        positions, replacements = target.positions, target.columns
+        if self.step_samples is not None and self.step_samples < count:
+            chosen = torch.randperm(count, generator=target.generator)[:self.step_samples].to(replacements.device)
+            positions = SamplePositions(positions.points[chosen], positions.size)
+            replacements = replacements[chosen]
+        columns = scaled_hypercolumns(features, positions, per_channel=self.per_channel)
+        return (1.0 - (unit_rows(columns) * replacements).sum(1)).mean()
 
 
 def on_device(positions: SamplePositions, device: torch.device) -> SamplePositions:

@@ -198,6 +198,7 @@ def run_all(specs: Sequence[RunSpec], *, registry: Registry, output: Path, devic
 def size_line(spec: RunSpec, *, precision: str, device: str) -> str:
     """``siayn: run 'default': 256x192 px output from the 512x384 px tubingen.jpg ...``,
     ending with the ``precision`` the backbone runs in on ``device``."""
+    from ..config.schema import RECIPE_SUMMARIES
     from ..engine.schedule import reference_size
 
     options = spec.options
@@ -213,5 +214,5 @@ def size_line(spec: RunSpec, *, precision: str, device: str) -> str:
         line += (f"; optimized at {reference[0]}x{reference[1]} px and carried up, so the strokes keep their "
                  f"size (style_reference: null optimizes every size)")
     if options.recipe != "siayn":
-        line += f"; recipe: {options.recipe} (the original SIAYN's weights and style sizing, docs/config.md)"
+        line += f"; recipe: {options.recipe} ({RECIPE_SUMMARIES[options.recipe]}, docs/config.md)"
     return line + f"; backbone in {precision} on {device}"

@@ -75,6 +75,28 @@ def with_recipe(settings: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def yield_to_recipe(settings: Mapping[str, Any], recipe: Any) -> dict[str, Any]:
+    """``settings`` without the values ``recipe`` gives, for a recipe chosen where it wins over
+    them (``--set recipe=...`` over a config file's run): the keys it sets, the entries of
+    ``*_options`` it fills, and the options of a component it replaces, which were the file's
+    component's."""
+    from .schema import COMPONENT_KEYS
+
+    values = RECIPES.get(str(recipe), {})
+    kept = dict(settings)
+    for key, value in values.items():
+        head, dot, name = key.partition(".")
+        if dot:
+            inner = kept.get(head)
+            if isinstance(inner, Mapping) and name in inner:
+                kept[head] = {entry: item for entry, item in inner.items() if entry != name}
+            continue
+        if key in kept and key in COMPONENT_KEYS and str(kept[key]).lower() != str(value).lower():
+            kept.pop(COMPONENT_KEYS[key][1], None)
+        kept.pop(key, None)
+    return kept
+
+
 def _style_resize_mode(value: Any) -> Any:
     """The mode the original SIAYN's ``style_resize: true/false`` meant; other values as given."""
     try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..io.resources import STYLIZE_CONFIG_NAME, bundled_config
 from ..plugin.errors import SiaynError, unknown_name_message
-from .build import option_fields, option_types, with_recipe
+from .build import option_fields, option_types, with_recipe, yield_to_recipe
 from .files import load_runs, parse_overrides, select_runs
 from .resolve import ImageReader, resolve_run
 from .schema import RunSpec
@@ -82,8 +82,10 @@ def load_stylize_runs(
 
 
 def apply_overrides(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``settings`` with ``overrides`` applied; ``a.b`` keys set entry ``b`` of mapping ``a``."""
-    merged = dict(settings)
+    """``settings`` with ``overrides`` applied; ``a.b`` keys set entry ``b`` of mapping ``a``. A
+    ``recipe`` among the overrides replaces the values of ``settings`` it gives (the other
+    overrides still win over it)."""
+    merged = yield_to_recipe(settings, overrides["recipe"]) if "recipe" in overrides else dict(settings)
     for key, value in overrides.items():
         head, dot, rest = key.partition(".")
         if dot:

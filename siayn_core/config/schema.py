@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..plugin.hypercolumns import PIXELS
 from ..plugin.options import option
 
 if TYPE_CHECKING:
@@ -25,15 +26,53 @@ STYLE_RESIZE_MODES = ("stretch", "short-side", "none")
 #: What the run does with colour (``color_control``, :mod:`siayn_core.engine.colour_control`).
 COLOR_CONTROLS = ("none", "luminance", "match", "oklab-chroma")
 
+#: STROTSS's hypercolumn (Kolkin, Salavon and Shakhnarovich 2019): the image and VGG16's
+#: relu1_1 to relu5_3 without relu4_1, relu4_2, relu5_1 and relu5_2.
+STROTSS_LAYERS = [PIXELS, "relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu4_3",
+                  "relu5_3"]
+
+#: NNST's hypercolumn (Kolkin et al. 2022): every ReLU of VGG16 from relu1_1 to relu4_3.
+NNST_LAYERS = ["relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu4_1", "relu4_2",
+               "relu4_3"]
+
+#: STROTSS's content weight alpha, one value for every stage (docs/stylize.md#recipes-strotss-and-nnst).
+STROTSS_ALPHA = 8.0
+
 #: The defaults a ``recipe`` gives the keys a run leaves out, over StylizeOptions' own (the
 #: ``siayn`` recipe). ``KEY.OPTION`` entries fill an option of the chosen component where it
-#: declares one, as :data:`SHORTCUTS` do.
+#: declares one, as :data:`SHORTCUTS` do. A recipe chosen with ``--set`` replaces the config
+#: file's values of these keys (:func:`siayn_core.config.build.yield_to_recipe`).
 RECIPES: dict[str, dict[str, Any]] = {
     "siayn": {},
     "original": {
         "style_weight": 1e5, "content_weight": 1e3, "tv_weight": 1e-2, "style_resize": "stretch",
         "style_loss_options.reduction": "sum", "style_reference": None,
     },
+    # 4 stages of 64 to 512 px on the long side of a 4:3 output of 512 px, 100 steps each.
+    "strotss": {
+        "style_loss": "remd", "content_loss": "self-similarity", "style_layers": STROTSS_LAYERS,
+        "style_layers_weights": None, "content_layers": STROTSS_LAYERS, "style_weight": 1.0,
+        "content_weight": STROTSS_ALPHA, "style_loss_options.palette_weight": 1.0 / STROTSS_ALPHA, "tv_weight": None,
+        "init_method": "content", "opt": "rmsprop", "lr": 2e-3, "parametrization": "laplacian",
+        "parametrization_options.levels": 5, "num_steps": 400, "min_size": 48, "scale_factor": 2.0,
+        "step_decay": 1.0, "final_share": 0.25,
+    },
+    # 4 stages of 100 steps, the last followed by NNST's final pass of 100 (half of its 200).
+    "nnst": {
+        "style_loss": "nn-target", "style_layers": NNST_LAYERS, "style_layers_weights": None, "style_weight": 1.0,
+        "content_weight": 0.0, "tv_weight": None, "init_method": "content", "opt": "adam", "lr": 2e-3,
+        "parametrization": "laplacian", "parametrization_options.levels": 8, "num_steps": 500, "min_size": 48,
+        "scale_factor": 2.0, "step_decay": 1.0, "final_share": 0.4, "style_loss_options.final_pass": 0.5,
+        "style_loss_options.step_samples": 2048, "color_control": "none",
+    },
+}
+
+#: What each recipe is, for the line a run prints.
+RECIPE_SUMMARIES: dict[str, str] = {
+    "siayn": "today's defaults",
+    "original": "the original SIAYN's weights and style sizing",
+    "strotss": "STROTSS's losses, layers, pyramid, RMSprop and 4 scales",
+    "nnst": "NNST's nearest-neighbour targets, pyramid, Adam and 4 scales",
 }
 
 #: Every key of the original SIAYN's stylize config, which its code required in each run; a
@@ -166,9 +205,12 @@ class StylizeOptions:
     auto_mask_options: dict[str, Any] = option({}, help="options of the auto_mask masker, e.g. {iterations: 8}")
     recipe: str = option(
         "siayn",
-        help="the defaults of the weights and the style sizing: siayn (these keys' own defaults) or original "
-        "(the original SIAYN's: style_weight 1e5, content_weight 1e3, tv_weight 1e-2, style_resize stretch, "
-        "summed Gram differences); a run with all of the original SIAYN's keys and no recipe is original",
+        help="the defaults of the keys a run leaves out: siayn (these keys' own defaults); original (the "
+        "original SIAYN's: style_weight 1e5, content_weight 1e3, tv_weight 1e-2, style_resize stretch, summed "
+        "Gram differences); strotss (STROTSS's relaxed EMD and self-similarity on hypercolumns, Laplacian "
+        "pyramid, RMSprop, 4 scales); nnst (NNST's nearest-neighbour targets, Laplacian pyramid, Adam, 4 scales; "
+        "its colour step is color_control: oklab-chroma); a run with all of the original SIAYN's keys and no "
+        "recipe is original",
         choices=tuple(RECIPES),
     )
     content_dir: str = option("data/content", help="folder for content image names; relative to the config file")

@@ -154,9 +154,11 @@ class Objective:
             self.draws.restart((guides or [None] * len(styles)) if self.style_draws else [])
         if self.content_per_stage:
             self.content_targets = {}
-            self.content_column_target = None if not self.content_weight else self.content_loss.stage_target(  # type: ignore[attr-defined]
-                stage_context(style=None, guide=None, layers=self.content_layers,
-                              features=self._stage_features(self.content_layers)))
+            self.content_column_target = None
+            if self.content_weight:
+                self.content_column_target = self.content_loss.stage_target(  # type: ignore[attr-defined]
+                    stage_context(style=None, guide=None, layers=self.content_layers,
+                                  features=self._stage_features(self.content_layers)))
         elif self.content_columns:
             assert self.draws is not None
             self.content_targets = {}

@@ -316,6 +316,17 @@ def default_values(form: Form) -> dict[Key, Any]:
     return values
 
 
+def chosen_recipe(form: Form, values: Mapping[Key, Any]) -> Mapping[str, Any]:
+    """What the form's ``recipe`` gives (:data:`~siayn_core.config.schema.RECIPES`): the values
+    it gives the keys whose widgets are left at their defaults."""
+    from ..config.schema import RECIPES
+
+    field = next((entry for entry in form.fields if entry.name == "recipe"), None)
+    if field is None:
+        return {}
+    return RECIPES.get(str(field.read(values.get(("option", "recipe"), field.display()))), {})
+
+
 def run_settings(form: Form, values: Mapping[Key, Any], registry: Registry) -> dict[str, Any]:
     """The loose StylizeOptions settings the form's values describe (validated later by
     :func:`siayn_core.config.schema.build_options`, exactly as a config file's are).
@@ -350,8 +361,11 @@ def run_settings(form: Form, values: Mapping[Key, Any], registry: Registry) -> d
             missing = ", ".join(str(number) for number, mask in enumerate(masks, 1) if not mask)
             raise SiaynError(f"give every style image a mask, or none: style image {missing} has none")
         settings["style_masks"] = masks
+    recipe = chosen_recipe(form, values)
     total = form.style_weight.read(values.get(("option", "style_weight"), form.style_weight.display()))
-    total = form.style_weight.default if total is None else float(total)
+    if total is None or (total == form.style_weight.read(form.style_weight.display()) and "style_weight" in recipe):
+        total = recipe.get("style_weight", form.style_weight.default)  # the recipe's, unless the form changed it
+    total = float(total)
     if len(styles) == 1:
         settings["style_weight"] = total
     elif any(masks):  # each style paints its own region with the whole weight
@@ -364,6 +378,8 @@ def run_settings(form: Form, values: Mapping[Key, Any], registry: Registry) -> d
             settings.update(changed_values([entry], [values.get(("option", entry.name), entry.display())]))
             continue
         chosen = values.get(("component", entry.key)) or entry.default
+        if entry.key in recipe and str(chosen).strip() == entry.default:
+            continue  # a dropdown left at its default leaves the recipe's component, with its options
         settings[entry.key] = str(chosen).strip()
         component = selected_component(registry, entry, chosen)
         fields = entry.fields.get(component, ()) if component else ()
