@@ -92,8 +92,8 @@ def sliced_wasserstein(
     :param weights: ``(B, N)`` weights of ``points`` (a guide); None: all equal.
     :param style_weights: ``(B, M)`` weights of ``style``; None: all equal.
     """
-    projected, order = (points @ directions).sort(dim=1)
-    style_projected, style_order = (style @ directions).sort(dim=1)
+    projected, order = _sorted_projections(points, directions)
+    style_projected, style_order = _sorted_projections(style, directions)
     count, style_count = projected.shape[1], style_projected.shape[1]
     sorted_weights = None if weights is None else _gathered(weights, order)
     if sorted_weights is None and style_weights is None and count == style_count:
@@ -111,6 +111,14 @@ def sliced_wasserstein(
         return squared.mean()
     total = sorted_weights[:, :, :1].sum(dim=1, keepdim=True).clamp(min=1e-12)
     return (squared * sorted_weights / total).sum(dim=1).mean()
+
+
+def _sorted_projections(points: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The projections of ``points`` (``(B, N, C)``) onto ``directions`` (``(C, K)``), sorted
+    along ``N``, and the order that sorts them: ``(B, N, K)`` views of a ``(B, K, N)`` sort,
+    since sorting contiguous rows is about twice as fast as sorting along a strided dimension."""
+    values, order = torch.matmul(directions.transpose(0, 1), points.transpose(1, 2)).sort(dim=-1)
+    return values.transpose(1, 2), order.transpose(1, 2)
 
 
 def _weighed_only(
