@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from copy import deepcopy
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -151,7 +152,28 @@ def accelerate(
     if not last and dtype is None and extractor is not None and not compile:
         return extractor
     kept = bfloat16_layers if dtype == torch.bfloat16 else frozenset()
+    if dtype is not None and isinstance(extractor, torch.nn.Module) and not compile:
+        extractor = with_weights_in(extractor, dtype)
     return AcceleratedExtractor(extractor, channels_last=last, dtype=dtype, device=device, bfloat16_layers=kept)
+
+
+#: The layers whose every weight autocast casts to its lower precision before use.
+_AUTOCAST_WEIGHTED = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)
+
+
+def with_weights_in(extractor: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """A copy of ``extractor`` whose convolutions and linear layers hold their weights in
+    ``dtype``: autocast would cast them to it at every forward, each time anew (frozen weights
+    are not in its cache), which is what they compute with either way.
+
+    Only those exact classes are cast; a subclass may use its weights in other ways. The
+    backbone's own modules, which other runs share, stay as they are.
+    """
+    copy = deepcopy(extractor)
+    for module in copy.modules():
+        if type(module) in _AUTOCAST_WEIGHTED:
+            module.to(dtype)
+    return copy
 
 
 def bfloat16_layers(readers: Mapping[str, Iterable[object]]) -> frozenset[str]:
