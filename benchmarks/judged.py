@@ -194,9 +194,13 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
 
 def pairs_environment(args: argparse.Namespace) -> tuple[tempfile.TemporaryDirectory[str], list[tuple[Path, Path]]] | None:
     """Set torch's threads and make a TORCH_HOME with the VGG16 weights for runs on the bundled
-    pairs: that home and the pairs, or None after saying what is missing."""
+    pairs: that home and the pairs, or None after saying what is missing. The heap is padded as
+    ``siayn`` pads it, so the runs measured are the command's."""
     import torch
 
+    from siayn_core.cli.heap import pad_heap_for_runs
+
+    pad_heap_for_runs()
     torch.set_num_threads(args.threads)
     home = with_weights(args.weights)
     pairs = bundled_pairs()
