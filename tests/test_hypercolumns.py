@@ -402,3 +402,48 @@ def test_tiny_runs_with_the_hypercolumn_losses_write_finite_losses(
     for step in losses:
         assert all(math.isfinite(value) for value in step.values())
         assert step["style"] > 0
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_reads_are_grid_samples_bilinear_border_interpolation(channels_last: bool) -> None:
+    generator = torch.Generator().manual_seed(3)
+    height, width = 37, 53
+    points = torch.rand(300, 2, generator=generator, dtype=torch.float64) * torch.tensor([height - 1, width - 1])
+    corners = torch.tensor([[0.0, 0.0], [height - 1, width - 1], [0, width - 1], [height - 1, 0], [-0.4, 52.9]])
+    points = torch.cat((points, corners.double()))
+    grid = torch.stack(((2 * points[:, 1] + 1) / width - 1, (2 * points[:, 0] + 1) / height - 1), dim=-1)
+    for shape in [(1, 5, height, width), (1, 7, 9, 13), (1, 4, 5, 4)]:
+        value = torch.randn(shape, generator=generator, dtype=torch.float64)
+        if channels_last:
+            value = value.contiguous(memory_format=torch.channels_last)
+        expected = torch.nn.functional.grid_sample(value, grid.view(1, 1, -1, 2), mode="bilinear",
+                                                   padding_mode="border", align_corners=False)[0, :, 0].t()
+        read = read_hypercolumns({"map": value}, SamplePositions(points, (height, width)))
+        assert torch.allclose(read, expected, rtol=0, atol=1e-12)
+
+
+def test_a_bfloat16_map_is_read_in_place_and_its_gradient_keeps_its_dtype_and_layout() -> None:
+    generator = torch.Generator().manual_seed(4)
+    value = torch.randn(1, 6, 19, 27, generator=generator).contiguous(memory_format=torch.channels_last)
+    positions = SamplePositions(torch.rand(200, 2, generator=generator) * torch.tensor([18.0, 26.0]), (19, 27))
+    half = value.bfloat16().requires_grad_(True)
+    read = read_hypercolumns({"map": half}, positions)
+    assert read.dtype == torch.float32
+    assert torch.allclose(read, read_hypercolumns({"map": half.detach().float()}, positions), rtol=0, atol=1e-6)
+    read.sum().backward()
+    assert half.grad is not None and half.grad.dtype == torch.bfloat16
+    assert half.grad.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_bfloat16_search_finds_the_float32_searchs_neighbours() -> None:
+    from siayn_losses.matching import nearest_both_ways, nearest_neighbours
+
+    generator = torch.Generator().manual_seed(5)
+    references = torch.randn(300, 64, generator=generator)
+    copied = torch.randperm(300, generator=generator)[:80]
+    queries = references[copied] + 0.01 * torch.randn(80, 64, generator=generator)
+    assert torch.equal(nearest_neighbours(queries, references), copied)
+    assert torch.equal(nearest_neighbours(queries, references, search=torch.bfloat16), copied)
+    forward, backward = nearest_both_ways(queries, references, search=torch.bfloat16)
+    assert torch.equal(forward, copied)
+    assert torch.equal(backward[copied], torch.arange(80))

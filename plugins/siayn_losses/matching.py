@@ -42,19 +42,29 @@ def cosine_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 1.0 - unit_rows(a) @ unit_rows(b).transpose(0, 1)
 
 
+def search_dtype(features: Mapping[str, torch.Tensor]) -> torch.dtype | None:
+    """bfloat16 where a loss's maps are in it (the backbone runs in bfloat16), else None: the
+    products of a nearest-neighbour search only choose the neighbours, whose distances are then
+    computed in float32, so they can run at bfloat16's speed."""
+    return torch.bfloat16 if any(value.dtype == torch.bfloat16 for value in features.values()) else None
+
+
 def nearest_neighbours(
     queries: torch.Tensor, references: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK,
-    unit: bool = False,
+    unit: bool = False, search: torch.dtype | None = None,
 ) -> torch.Tensor:
     """For each row of ``queries``, the index of the nearest row of ``references`` under
     ``metric`` (``"cosine"`` distance or ``"euclidean"``): exhaustive, ``chunk`` query rows
     at a time, so at most ``chunk x M`` distances are held. No gradient flows through it.
     ``unit``: the references are of unit length already (the cosine search then skips scaling
-    them; the queries' lengths do not change which is nearest)."""
+    them; the queries' lengths do not change which is nearest). ``search``: the dtype the
+    products are computed in (:func:`search_dtype`; None: the rows' own)."""
     with torch.no_grad():
         if metric == "cosine" and not unit:
             references = unit_rows(references)
         squared = references.square().sum(1) if metric != "cosine" else None
+        if search is not None:
+            queries, references = queries.to(search), references.to(search)
         found = []
         for start in range(0, queries.shape[0], chunk):
             block = queries[start:start + chunk]
@@ -72,15 +82,19 @@ def nearest_neighbours(
 
 def nearest_both_ways(
     a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK, unit: bool = False,
+    search: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`nearest_neighbours` from ``a`` to ``b`` and from ``b`` to ``a`` at once: each
     block of ``chunk`` rows of ``a`` against ``b`` is computed once and serves both searches.
-    ``unit``: the rows are of unit length already (the cosine search then skips scaling them)."""
+    ``unit``: the rows are of unit length already (the cosine search then skips scaling them).
+    ``search``: the dtype the products are computed in (None: the rows' own)."""
     with torch.no_grad():
         if metric == "cosine" and not unit:
             a, b = unit_rows(a), unit_rows(b)
         if metric != "cosine":
             squared_a, squared_b = a.square().sum(1), b.square().sum(1)
+        if search is not None:
+            a, b = a.to(search), b.to(search)
         rows = []
         best = torch.full((b.shape[0],), -math.inf, dtype=a.dtype, device=a.device)
         columns = torch.zeros(b.shape[0], dtype=torch.long, device=a.device)
@@ -109,24 +123,27 @@ def paired_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Ten
 
 
 def relaxed_emd(a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK,
-                b_unit: torch.Tensor | None = None) -> torch.Tensor:
+                b_unit: torch.Tensor | None = None, search: torch.dtype | None = None) -> torch.Tensor:
     """The relaxed earth mover's distance of STROTSS (eq. 3-5): the larger of the mean over
     ``a``'s rows of the distance to the nearest row of ``b``, and the same from ``b`` to ``a``.
 
     :param b_unit: for the cosine distance, ``b``'s rows scaled to unit length, where the caller
         keeps them (a style's, reused at every evaluation).
+    :param search: the dtype the nearest-neighbour products are computed in (None: the rows' own).
     """
     if metric == "cosine":
-        return relaxed_cosine_emd(unit_rows(a), unit_rows(b) if b_unit is None else b_unit, chunk=chunk)
-    towards_b, towards_a = nearest_both_ways(a, b, metric=metric, chunk=chunk)
+        return relaxed_cosine_emd(unit_rows(a), unit_rows(b) if b_unit is None else b_unit, chunk=chunk,
+                                  search=search)
+    towards_b, towards_a = nearest_both_ways(a, b, metric=metric, chunk=chunk, search=search)
     forward = paired_distances(a, b[towards_b], metric).mean()
     backward = paired_distances(a[towards_a], b, metric).mean()
     return torch.maximum(forward, backward)
 
 
-def relaxed_cosine_emd(unit_a: torch.Tensor, unit_b: torch.Tensor, *, chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+def relaxed_cosine_emd(unit_a: torch.Tensor, unit_b: torch.Tensor, *, chunk: int = DEFAULT_CHUNK,
+                       search: torch.dtype | None = None) -> torch.Tensor:
     """:func:`relaxed_emd` under the cosine distance, of rows already of unit length."""
-    towards_b, towards_a = nearest_both_ways(unit_a, unit_b, chunk=chunk, unit=True)
+    towards_b, towards_a = nearest_both_ways(unit_a, unit_b, chunk=chunk, unit=True, search=search)
     forward = 1.0 - (unit_a * unit_b[towards_b]).sum(1).mean()
     # Each b row's product with its nearest a row, summed per a row first: an (N, D) product
     # with gradients instead of an (M, D) one.
@@ -176,6 +193,8 @@ class RemdLoss:
     """
 
     hypercolumns = True
+    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
+    takes_bfloat16 = True
 
     def __init__(self, samples: int = 1024, style_samples: int = 5000, moment_weight: float = 1.0,
                  palette_weight: float = 1.0, resample_every: int = 1, chunk: int = DEFAULT_CHUNK) -> None:
@@ -197,7 +216,7 @@ class RemdLoss:
     def __call__(self, features: Mapping[str, torch.Tensor], target: RemdTarget, *, positions: SamplePositions,
                  image: torch.Tensor) -> torch.Tensor:
         columns = read_hypercolumns(features, positions)
-        value = relaxed_emd(columns, target.columns, chunk=self.chunk, b_unit=target.unit)
+        value = relaxed_emd(columns, target.columns, chunk=self.chunk, b_unit=target.unit, search=search_dtype(features))
         if self.moment_weight:
             value = value + self.moment_weight * moment_distance(columns, target.mean, target.covariance)
         if self.palette_weight:
@@ -220,6 +239,8 @@ class SelfSimilarityLoss:
     that the value does not shrink as ``samples`` grows."""
 
     hypercolumns = True
+    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
+    takes_bfloat16 = True
 
     def __init__(self, samples: int = 1024, resample_every: int = 1) -> None:
         self.samples = samples
@@ -270,11 +291,12 @@ CENTRES = ("style", "each", "none")
 
 
 def nearest_distance(columns: torch.Tensor, target: NearestTarget, *, center: str = "style",
-                     chunk: int = DEFAULT_CHUNK) -> torch.Tensor:
+                     chunk: int = DEFAULT_CHUNK, search: torch.dtype | None = None) -> torch.Tensor:
     """The mean over the rows of ``columns`` of the cosine distance to the nearest row of the
-    target, after centring as ``center`` says (the target was centred by :meth:`NearestTarget.of`)."""
+    target, after centring as ``center`` says (the target was centred by :meth:`NearestTarget.of`).
+    ``search``: the dtype the nearest-neighbour products are computed in (None: the rows' own)."""
     columns = columns - (columns.mean(0) if center == "each" else target.mean)
-    neighbours = nearest_neighbours(columns, target.references, chunk=chunk, unit=True)
+    neighbours = nearest_neighbours(columns, target.references, chunk=chunk, unit=True, search=search)
     return paired_distances(columns, target.references[neighbours], "cosine").mean()
 
 
@@ -283,6 +305,8 @@ class NearestFeatureLoss:
     distance to the nearest style hypercolumn, after centring (by the style's mean by default)."""
 
     hypercolumns = True
+    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
+    takes_bfloat16 = True
     CENTRES = CENTRES
 
     def __init__(self, samples: int = 4096, style_samples: int = 16384, per_channel: bool = True,
@@ -308,4 +332,5 @@ class NearestFeatureLoss:
 
     def __call__(self, features: Mapping[str, torch.Tensor], target: NearestTarget, *, positions: SamplePositions,
                  image: torch.Tensor | None = None) -> torch.Tensor:
-        return nearest_distance(self.columns(features, positions), target, center=self.center, chunk=self.chunk)
+        return nearest_distance(self.columns(features, positions), target, center=self.center, chunk=self.chunk,
+                                search=search_dtype(features))

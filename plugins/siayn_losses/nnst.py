@@ -41,6 +41,7 @@ from .matching import (
     nearest_distance,
     nearest_neighbours,
     scaled_hypercolumns,
+    search_dtype,
     unit_rows,
 )
 
@@ -75,6 +76,8 @@ class NearestTargetLoss:
     """
 
     hypercolumns = True
+    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
+    takes_bfloat16 = True
     stage_targets = True
 
     def __init__(self, content_share: float = 0.75, stride: int = 4, style_samples: int = 16384,
@@ -120,8 +123,10 @@ class NearestTargetLoss:
         positions = on_device(draw_positions((height, width), count, generator, guide=context.guide), blend.device)
         candidates = self.candidates(context.reference, context.features, generator)
         if len(positions):
-            queries = scaled_hypercolumns(context.features(blend), positions, per_channel=self.per_channel)
-            found = nearest_neighbours(queries - queries.mean(0), candidates - candidates.mean(0), chunk=self.chunk)
+            maps = context.features(blend)
+            queries = scaled_hypercolumns(maps, positions, per_channel=self.per_channel)
+            found = nearest_neighbours(queries - queries.mean(0), candidates - candidates.mean(0), chunk=self.chunk,
+                                       search=search_dtype(maps))
             columns = unit_rows(candidates[found])
         else:
             columns = candidates[:0]
@@ -138,7 +143,8 @@ class NearestTargetLoss:
             if not len(positions):
                 return next(iter(features.values())).new_zeros(())
             columns = scaled_hypercolumns(features, positions, per_channel=self.per_channel)
-            return nearest_distance(columns, target.final, center="each", chunk=self.chunk)
+            return nearest_distance(columns, target.final, center="each", chunk=self.chunk,
+                                    search=search_dtype(features))
         count = len(target.positions)
         if not count:
             return next(iter(features.values())).new_zeros(())

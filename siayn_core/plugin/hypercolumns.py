@@ -112,28 +112,48 @@ def read_hypercolumns(
     one, covering the image ``positions`` lie on) read by bilinear interpolation, the layers'
     values concatenated in order.
 
+    The interpolation is ``grid_sample``'s (``align_corners=False``, ``padding_mode="border"``),
+    written as a gather of each position's four neighbours, so that a bfloat16 or float16 map
+    is read where it lies: only its N x 4 neighbours are cast, not the whole map, and its
+    gradient comes back in its own dtype.
+
     :param layers: which maps, in which order (default: all of ``features``, in its order).
     :returns: ``(N, sum of C)``, in the maps' dtype (float32 for bfloat16 or float16 maps).
     """
     import torch
-    import torch.nn.functional as F
 
     names = list(features) if layers is None else list(layers)
     if not names:
         raise ValueError("read_hypercolumns needs at least one layer")
-    height, width = positions.size
     parts = []
     for name in names:
         value = features[name]
         if value.dim() != 4 or value.shape[0] != 1:
             raise ValueError(f"layer {name!r}: expected a (1, C, h, w) map, got {tuple(value.shape)}")
-        if value.dtype in (torch.bfloat16, torch.float16):
-            value = value.float()
-        points = positions.points.to(device=value.device, dtype=value.dtype)
-        # grid_sample's normalized coordinates, x first; align_corners=False puts pixel i's
-        # centre at (2i + 1) / size - 1 on every map, whatever its resolution.
-        grid = torch.stack(((2 * points[:, 1] + 1) / width - 1, (2 * points[:, 0] + 1) / height - 1), dim=-1)
-        sampled = F.grid_sample(value, grid.view(1, 1, -1, 2), mode="bilinear", padding_mode="border",
-                                align_corners=False)
-        parts.append(sampled[0, :, 0].transpose(0, 1))
+        parts.append(_bilinear_rows(value, positions))
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+def _bilinear_rows(value: torch.Tensor, positions: SamplePositions) -> torch.Tensor:
+    """``value`` (``(1, C, h, w)``) read at ``positions`` by bilinear interpolation: ``(N, C)``."""
+    import torch
+
+    _, channels, height, width = value.shape
+    dtype = value.dtype if value.dtype in (torch.float32, torch.float64) else torch.float32
+    points = positions.points.to(device=value.device, dtype=dtype)
+    # Pixel i's centre lies at the same place of the image on every map, whatever its resolution.
+    scale_y, scale_x = height / positions.size[0], width / positions.size[1]
+    y = ((points[:, 0] + 0.5) * scale_y - 0.5).clamp(0, height - 1)
+    x = ((points[:, 1] + 0.5) * scale_x - 0.5).clamp(0, width - 1)
+    top, left = y.floor(), x.floor()
+    down, right = y - top, x - left
+    top, left = top.long(), left.long()
+    bottom, after = (top + 1).clamp(max=height - 1), (left + 1).clamp(max=width - 1)
+    index = torch.cat((top * width + left, top * width + after, bottom * width + left, bottom * width + after))
+    if value.is_contiguous(memory_format=torch.channels_last):
+        corners = value.permute(0, 2, 3, 1).reshape(height * width, channels).index_select(0, index)
+    else:
+        corners = value.reshape(channels, height * width).index_select(1, index).transpose(0, 1)
+    corners = corners.to(dtype).view(4, len(points), channels)
+    weights = torch.stack(((1 - down) * (1 - right), (1 - down) * right, down * (1 - right), down * right))
+    return (corners * weights.unsqueeze(-1)).sum(dim=0)
