@@ -447,3 +447,19 @@ def test_a_bfloat16_search_finds_the_float32_searchs_neighbours() -> None:
     forward, backward = nearest_both_ways(queries, references, search=torch.bfloat16)
     assert torch.equal(forward, copied)
     assert torch.equal(backward[copied], torch.arange(80))
+
+
+def test_bfloat16_products_of_strotss_terms_stay_near_float32s() -> None:
+    from siayn_losses.matching import moment_distance, moments, self_similarity
+
+    generator = torch.Generator().manual_seed(6)
+    columns = torch.rand(200, 96, generator=generator)
+    style_mean, style_covariance = moments(torch.rand(300, 96, generator=generator))
+    exact = self_similarity(columns)
+    fast = self_similarity(columns, product=torch.bfloat16)
+    assert fast.dtype == torch.float32 and torch.allclose(fast, exact, rtol=1e-2, atol=1e-5)
+    ours = columns.clone().requires_grad_(True)
+    value = moment_distance(ours, style_mean, style_covariance, product=torch.bfloat16)
+    assert math.isclose(float(value), float(moment_distance(columns, style_mean, style_covariance)), rel_tol=1e-2)
+    value.backward()
+    assert ours.grad is not None and ours.grad.dtype == torch.float32 and bool(torch.isfinite(ours.grad).all())

@@ -37,15 +37,24 @@ def unit_rows(rows: torch.Tensor) -> torch.Tensor:
     return rows / rows.norm(dim=1, keepdim=True).clamp_min(EPS)
 
 
-def cosine_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``1 - cos`` between every row of ``a`` (``(N, D)``) and every row of ``b`` (``(M, D)``): ``(N, M)``."""
-    return 1.0 - unit_rows(a) @ unit_rows(b).transpose(0, 1)
+def cosine_distances(a: torch.Tensor, b: torch.Tensor, *, product: torch.dtype | None = None) -> torch.Tensor:
+    """``1 - cos`` between every row of ``a`` (``(N, D)``) and every row of ``b`` (``(M, D)``):
+    ``(N, M)``, in ``a``'s dtype; ``product``: the dtype of the product (None: ``a``'s)."""
+    return 1.0 - matrix_product(unit_rows(a), unit_rows(b).transpose(0, 1), product)
 
 
-def search_dtype(features: Mapping[str, torch.Tensor]) -> torch.dtype | None:
-    """bfloat16 where a loss's maps are in it (the backbone runs in bfloat16), else None: the
-    products of a nearest-neighbour search only choose the neighbours, whose distances are then
-    computed in float32, so they can run at bfloat16's speed."""
+def matrix_product(a: torch.Tensor, b: torch.Tensor, product: torch.dtype | None) -> torch.Tensor:
+    """``a @ b`` computed in ``product`` (None: as they are), returned in ``a``'s dtype."""
+    if product is None or product == a.dtype:
+        return a @ b
+    return (a.to(product) @ b.to(product)).to(a.dtype)
+
+
+def product_dtype(features: Mapping[str, torch.Tensor]) -> torch.dtype | None:
+    """The dtype of a loss's large matrix products: bfloat16 where its maps are in it (the
+    backbone runs in bfloat16), else None (the rows' own). As the Gram loss's products, they then
+    multiply in bfloat16 and accumulate in float32; a nearest-neighbour search's only choose the
+    neighbours, whose distances are computed in float32."""
     return torch.bfloat16 if any(value.dtype == torch.bfloat16 for value in features.values()) else None
 
 
@@ -58,7 +67,7 @@ def nearest_neighbours(
     at a time, so at most ``chunk x M`` distances are held. No gradient flows through it.
     ``unit``: the references are of unit length already (the cosine search then skips scaling
     them; the queries' lengths do not change which is nearest). ``search``: the dtype the
-    products are computed in (:func:`search_dtype`; None: the rows' own)."""
+    products are computed in (:func:`product_dtype`; None: the rows' own)."""
     with torch.no_grad():
         if metric == "cosine" and not unit:
             references = unit_rows(references)
@@ -152,16 +161,18 @@ def relaxed_cosine_emd(unit_a: torch.Tensor, unit_b: torch.Tensor, *, chunk: int
     return torch.maximum(forward, backward)
 
 
-def moments(columns: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean ``(D,)`` and covariance ``(D, D)`` of the rows of ``columns``."""
+def moments(columns: torch.Tensor, *, product: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean ``(D,)`` and covariance ``(D, D)`` of the rows of ``columns``; ``product``: the
+    dtype of the covariance's product (None: the rows')."""
     mean = columns.mean(0)
     centred = columns - mean
-    return mean, centred.transpose(0, 1) @ centred / columns.shape[0]
+    return mean, matrix_product(centred.transpose(0, 1), centred, product) / columns.shape[0]
 
 
-def moment_distance(columns: torch.Tensor, mean: torch.Tensor, covariance: torch.Tensor) -> torch.Tensor:
+def moment_distance(columns: torch.Tensor, mean: torch.Tensor, covariance: torch.Tensor, *,
+                    product: torch.dtype | None = None) -> torch.Tensor:
     """STROTSS's moment term: ``|mean - mean_s|_1 / D + |cov - cov_s|_1 / D^2``."""
-    own_mean, own_covariance = moments(columns)
+    own_mean, own_covariance = moments(columns, product=product)
     dimensions = columns.shape[1]
     return (own_mean - mean).abs().sum() / dimensions + (own_covariance - covariance).abs().sum() / dimensions**2
 
@@ -216,19 +227,21 @@ class RemdLoss:
     def __call__(self, features: Mapping[str, torch.Tensor], target: RemdTarget, *, positions: SamplePositions,
                  image: torch.Tensor) -> torch.Tensor:
         columns = read_hypercolumns(features, positions)
-        value = relaxed_emd(columns, target.columns, chunk=self.chunk, b_unit=target.unit, search=search_dtype(features))
+        product = product_dtype(features)
+        value = relaxed_emd(columns, target.columns, chunk=self.chunk, b_unit=target.unit, search=product)
         if self.moment_weight:
-            value = value + self.moment_weight * moment_distance(columns, target.mean, target.covariance)
+            value = value + self.moment_weight * moment_distance(columns, target.mean, target.covariance,
+                                                                 product=product)
         if self.palette_weight:
             palette = relaxed_emd(colours_at(image, positions), target.colours, metric="euclidean", chunk=self.chunk)
             value = value + self.palette_weight * palette
         return value
 
 
-def self_similarity(columns: torch.Tensor) -> torch.Tensor:
+def self_similarity(columns: torch.Tensor, *, product: torch.dtype | None = None) -> torch.Tensor:
     """STROTSS's self-similarity matrix: the cosine distances between the rows of ``columns``,
-    each column divided by its sum."""
-    distances = cosine_distances(columns, columns)
+    each column divided by its sum; ``product``: the dtype of the distances' product."""
+    distances = cosine_distances(columns, columns, product=product)
     return distances / distances.sum(0, keepdim=True).clamp_min(EPS)
 
 
@@ -253,8 +266,9 @@ class SelfSimilarityLoss:
 
     def __call__(self, features: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], *,
                  positions: SamplePositions, image: torch.Tensor | None = None) -> torch.Tensor:
-        generated = self_similarity(read_hypercolumns(features, positions))
-        photo = self_similarity(read_hypercolumns(target, positions, layers=list(features)))
+        product = product_dtype(features)
+        generated = self_similarity(read_hypercolumns(features, positions), product=product)
+        photo = self_similarity(read_hypercolumns(target, positions, layers=list(features)), product=product)
         return (generated - photo).abs().sum(0).mean()
 
 
@@ -333,4 +347,4 @@ class NearestFeatureLoss:
     def __call__(self, features: Mapping[str, torch.Tensor], target: NearestTarget, *, positions: SamplePositions,
                  image: torch.Tensor | None = None) -> torch.Tensor:
         return nearest_distance(self.columns(features, positions), target, center=self.center, chunk=self.chunk,
-                                search=search_dtype(features))
+                                search=product_dtype(features))

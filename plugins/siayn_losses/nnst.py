@@ -41,7 +41,7 @@ from .matching import (
     nearest_distance,
     nearest_neighbours,
     scaled_hypercolumns,
-    search_dtype,
+    product_dtype,
     unit_rows,
 )
 
@@ -126,7 +126,7 @@ class NearestTargetLoss:
             maps = context.features(blend)
             queries = scaled_hypercolumns(maps, positions, per_channel=self.per_channel)
             found = nearest_neighbours(queries - queries.mean(0), candidates - candidates.mean(0), chunk=self.chunk,
-                                       search=search_dtype(maps))
+                                       search=product_dtype(maps))
             columns = unit_rows(candidates[found])
         else:
             columns = candidates[:0]
@@ -144,7 +144,7 @@ class NearestTargetLoss:
                 return next(iter(features.values())).new_zeros(())
             columns = scaled_hypercolumns(features, positions, per_channel=self.per_channel)
             return nearest_distance(columns, target.final, center="each", chunk=self.chunk,
-                                    search=search_dtype(features))
+                                    search=product_dtype(features))
         count = len(target.positions)
         if not count:
             return next(iter(features.values())).new_zeros(())
