@@ -457,7 +457,8 @@ def test_bfloat16_products_of_strotss_terms_stay_near_float32s() -> None:
     style_mean, style_covariance = moments(torch.rand(300, 96, generator=generator))
     exact = self_similarity(columns)
     fast = self_similarity(columns, product=torch.bfloat16)
-    assert fast.dtype == torch.float32 and torch.allclose(fast, exact, rtol=1e-2, atol=1e-5)
+    # The cosines are rounded to bfloat16 (8 bits): about 0.4% of the largest.
+    assert fast.dtype == torch.float32 and float((fast - exact).abs().max()) < 1e-2 * float(exact.max())
     ours = columns.clone().requires_grad_(True)
     value = moment_distance(ours, style_mean, style_covariance, product=torch.bfloat16)
     assert math.isclose(float(value), float(moment_distance(columns, style_mean, style_covariance)), rel_tol=1e-2)
