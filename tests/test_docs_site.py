@@ -49,6 +49,21 @@ def test_the_gallery_has_its_images(site: Path) -> None:
     assert {max(Image.open(site / image).size) for image in images} == {512}
 
 
+@pytest.mark.parametrize("budget", ["20s", "60s"])
+def test_the_methods_grid_shows_every_pair_by_every_method(site: Path, budget: str) -> None:
+    """stylize.md's side-by-side grid: each bundled painting, then its result by each method of
+    benchmarks.methods' JSON, every picture in the site and opening in the lightbox."""
+    result = json.loads((REPO / "benchmarks" / "results" / f"methods_{budget}_xeon.json").read_text())
+    page = (site / "stylize" / "index.html").read_text(encoding="utf-8")
+    shown = re.findall(rf'src="\.\./(images/methods/{budget}/[^"]+\.jpg)"', page)
+    expected = [f"images/methods/{budget}/{pair['style'].rsplit('.', 1)[0]}-{column}.jpg"
+                for pair in result["pairs"] for column in ("painting", *result["methods"])]
+    assert len(result["pairs"]) == 7 and shown == expected
+    assert all((site / image).is_file() for image in shown)
+    enlarged = re.findall(rf'<a class="glightbox"[^>]*href="\.\./(images/methods/{budget}/[^"]+\.jpg)"', page)
+    assert enlarged == shown
+
+
 def test_the_cli_reference_has_every_command(site: Path) -> None:
     from siayn_core.cli import main
 
