@@ -247,6 +247,9 @@ def draw_precision(source: Source, title: str) -> Figure:
     curves.legend(fontsize=6.5, ncols=2)
     kinds = [("equal steps", lambda pair: pair["bfloat16_change"]),
              ("equal time", lambda pair: pair["equal_time"]["bfloat16_change"])]
+    if all("float32_spread" in pair for pair in pairs):
+        # What rounding alone moves: float32 summed in another order, against float32.
+        kinds.append(("float32 reordered", lambda pair: pair["float32_spread"]))
     measures = ("style", "content")
     width = 0.8 / (len(kinds) * len(measures))
     for slot, ((kind, changes_of), measure) in enumerate((k, m) for k in kinds for m in measures):
@@ -256,7 +259,7 @@ def draw_precision(source: Source, title: str) -> Figure:
     changes.axhline(0, color="black", linewidth=0.8)
     names = [pair["style"].rsplit(".", 1)[0].replace("_", " ").replace("-", " ") for pair in pairs]
     changes.set_xticks(range(len(pairs)), [name.replace(" ", "\n", 2) for name in names], fontsize=6)
-    changes.set_ylabel("bfloat16 against float32, % (below 0: better)")
+    changes.set_ylabel("change from float32, % (below 0: better)")
     changes.legend(fontsize=7)
     changes.grid(axis="x", visible=False)
     finish(figure, title, [result], [source])
