@@ -27,7 +27,7 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     """
     batch, channels, height, width = features.shape
     if features.requires_grad:
-        gram = _Gram.apply(features, _DeferredGradient.attach(features))
+        gram = _Gram.apply(features)
     else:
         gram = _gram_product(features, _by_convolution(features))
     if gram.dtype == torch.bfloat16:
@@ -59,90 +59,24 @@ class _Gram(torch.autograd.Function):
     """``F F^T`` with a one-product backward, ``F^T (dG + dG^T)``: autograd's generic bmm
     backward takes two products and a sum.
 
-    Where the features come out of an operation of the backbone, the product is deferred
-    (:class:`_DeferredGradient`) and added straight into the gradient the rest of the backbone
-    sends them. Otherwise the gradient is a fresh tensor in the features' own memory format,
-    not a view of a product: autograd then adds any other gradient into it in place, where a
-    view would cost one more feature-sized tensor and pass per style layer and step.
+    The gradient is a fresh tensor in the features' own memory format, not a view of a
+    product: autograd then adds the next layer's gradient into it in place, where a view
+    would cost one more feature-sized tensor and pass per style layer and step.
     """
 
     @staticmethod
-    def forward(ctx: Any, features: torch.Tensor, deferred: _DeferredGradient | None) -> torch.Tensor:
+    def forward(ctx: Any, features: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(features)
-        ctx.deferred = deferred
         ctx.by_convolution = _by_convolution(features)  # oneDNN in the backward only where eligible
         return _gram_product(features, ctx.by_convolution)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (features,) = ctx.saved_tensors
         symmetric = grad + grad.transpose(1, 2)
-        if ctx.deferred is not None:
-            return ctx.deferred.defer(features, symmetric), None
-        return _backward_product(features, symmetric), None
-
-
-def _backward_product(features: torch.Tensor, symmetric: torch.Tensor) -> torch.Tensor:
-    """``F^T S`` as a fresh tensor in the features' layout, by the faster of the two ways."""
-    if _by_convolution(features) and _convolution_is_faster(features, symmetric):
-        return _backward_by_convolution(features, symmetric)
-    return _backward_by_matrix_product(features, symmetric)
-
-
-class _DeferredGradient:
-    """The style loss's gradient ``F^T S`` of one feature map, added to the features' whole
-    gradient where autograd has gathered it, just before the backbone's backward reads it.
-
-    Autograd computes the loss's gradient first, right after the loss, and adds the backbone's
-    own gradient into it a whole backward pass later, when the product has left the caches: at
-    512 px that addition costs more than the product. Deferred, the product is accumulated into
-    the backbone's gradient while it is fresh, in one pass (``addmm``).
-
-    Autograd cannot turn a missing gradient into one, so the loss hands it a zero expanded to
-    the features' shape, which costs no memory, and this tensor hook replaces it.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.stand_ins: list[torch.Tensor] = []
-
-    @classmethod
-    def attach(cls, features: torch.Tensor) -> _DeferredGradient | None:
-        """A deferred gradient hooked onto ``features``, or None where they are a leaf (their
-        gradient is the result itself) or not one channels-last map."""
-        if features.grad_fn is None or features.shape[0] != 1 or _layout(features) != torch.channels_last:
-            return None
-        deferred = cls()
-        features.register_hook(deferred.apply)
-        return deferred
-
-    def defer(self, features: torch.Tensor, symmetric: torch.Tensor) -> torch.Tensor:
-        """Keep ``F^T S`` for the hook; return the loss's stand-in gradient."""
-        stand_in = features.new_zeros(()).expand_as(features)
-        self.pending.append((features, symmetric))
-        self.stand_ins.append(stand_in)
-        return stand_in
-
-    def apply(self, gradient: torch.Tensor) -> torch.Tensor:
-        """``gradient`` plus every pending product."""
-        pending, stand_ins = self.pending, self.stand_ins
-        self.pending, self.stand_ins = [], []
-        alone = any(gradient is stand_in for stand_in in stand_ins)  # nothing else sent a gradient
-        for features, symmetric in pending:
-            if alone:
-                gradient, alone = _backward_product(features, symmetric), False
-            elif _owns_pixel_rows(gradient, features):
-                _pixel_rows(gradient)[0].addmm_(_pixel_rows(features)[0], symmetric[0].to(features.dtype))
-            else:
-                gradient = _backward_product(features, symmetric).add_(gradient)
-        return gradient
-
-
-def _owns_pixel_rows(gradient: torch.Tensor, features: torch.Tensor) -> bool:
-    """Whether ``gradient`` is a dense channels-last map of the features' dtype, whose pixel
-    rows a product can be added into."""
-    return (gradient.dtype == features.dtype and gradient.shape == features.shape
-            and _layout(gradient) == torch.channels_last)
+        if ctx.by_convolution and _convolution_is_faster(features, symmetric):
+            return _backward_by_convolution(features, symmetric)
+        return _backward_by_matrix_product(features, symmetric)
 
 
 def _backward_by_convolution(features: torch.Tensor, symmetric: torch.Tensor) -> torch.Tensor:
