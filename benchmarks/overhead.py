@@ -1,8 +1,8 @@
 """Step overhead: our mean optimization step (the engine's own loop: L-BFGS, every loss,
 callbacks) against a bare forward+backward of the same truncated backbone on the same image
 with requires_grad on the input only: contiguous and channels_last in float32, and
-channels_last under bfloat16 autocast (features cast to float32 before the loss, as the
-engine does).
+channels_last under bfloat16 autocast (features cast to float32 before the loss), each the
+backbone's stock layers (no convolution fused with its ReLU).
 
 The engine runs in the ``precision`` asked for (``--precision``, by default the defaults'
 ``auto``); its overhead is over the bare pass in its own format and precision. Its steps are
@@ -52,9 +52,9 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
     extractors: dict[str, Any] = {}
     for name, (last, bare_precision) in BARE_PASSES.items():
         torch.manual_seed(0)  # the same seed gives the engine's weights
-        built, _ = build_components(options(**settings, channels_last=last, precision=bare_precision), reg,
+        built, _ = build_components(options(**settings, channels_last=last, precision="float32"), reg,
                                     torch_device)
-        extractors[name] = built["backbone"]
+        extractors[name] = stock_pass(built["backbone"], bare_precision, torch_device)
     layer = deepest_layer(reg, arch, LAYERS["content_layers"] + LAYERS["style_layers"])
 
     content = torch.rand(1, 3, size, size, generator=generator).to(torch_device)
@@ -105,6 +105,20 @@ def measure_overhead(arch: str, size: int, steps: int, device: str, reg: Registr
     result["gram_s"] = min(result["gram_products_s"].values())
     result["gram_share_of_bare"] = result["gram_s"] / result["bare_same_format_s"]
     return result
+
+
+def stock_pass(extractor: Any, precision: str, device: torch.device) -> Any:
+    """``extractor`` (float32, in its memory format) run under autocast in ``precision``, with
+    its layers as the backbone made them: the convolutions hold their weights in that
+    precision, as autocast would cast them, but none is fused with its ReLU."""
+    from siayn_core.engine.acceleration import AcceleratedExtractor, autocast_dtype, with_weights_in
+
+    dtype = autocast_dtype(precision, device)
+    if dtype is None:
+        return extractor
+    inner = extractor.extractor if isinstance(extractor, AcceleratedExtractor) else extractor
+    last = isinstance(extractor, AcceleratedExtractor) and extractor.channels_last
+    return AcceleratedExtractor(with_weights_in(inner, dtype), channels_last=last, dtype=dtype, device=device)
 
 
 def history_size(optimizer_factory: Any) -> int:

@@ -5,7 +5,8 @@ receive float32 features keyed by layer name, so nothing else needs to know. cha
 is faster for VGG on the CPU (docs/performance.md), so ``auto`` turns it on for nn.Module
 extractors on the CPU and CUDA. ``precision: auto`` runs the backbone under bfloat16
 autocast on CUDA devices that support it and on CPUs that compute bfloat16 natively
-(:func:`cpu_computes_bfloat16`), float32 elsewhere.
+(:func:`cpu_computes_bfloat16`), float32 elsewhere; there its convolutions keep bfloat16
+weights and compute their ReLUs as they write (:mod:`.fusion`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 
 from ..plugin.errors import SiaynError
+from .fusion import fuse_convolutions_with_relus
 
 #: What the ``precision`` key accepts.
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -154,6 +156,8 @@ def accelerate(
     kept = bfloat16_layers if dtype == torch.bfloat16 else frozenset()
     if dtype is not None and isinstance(extractor, torch.nn.Module) and not compile:
         extractor = with_weights_in(extractor, dtype)
+        if dtype == torch.bfloat16 and device.type == "cpu" and cpu_computes_bfloat16():
+            fuse_convolutions_with_relus(extractor)
     return AcceleratedExtractor(extractor, channels_last=last, dtype=dtype, device=device, bfloat16_layers=kept)
 
 
