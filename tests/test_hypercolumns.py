@@ -178,6 +178,25 @@ def test_self_similarity_matches_loops() -> None:
     assert 0 < value <= 2
 
 
+def test_the_photos_self_similarity_is_computed_once_per_set_of_positions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import siayn_losses.matching as matching
+
+    photo = {"a": maps(1, 4, 6, 6, seed=12)}
+    loss = SelfSimilarityLoss()
+    target = loss.target(photo, positions=None, image=None)
+    first, second = (draw_positions((6, 6), 9, generator(seed)) for seed in (1, 2))
+    computed: list[int] = []
+    self_similarity = matching.self_similarity
+    monkeypatch.setattr(matching, "self_similarity",
+                        lambda columns, **kw: computed.append(len(columns)) or self_similarity(columns, **kw))
+    values = [float(loss({"a": maps(1, 4, 6, 6, seed=seed)}, target, positions=positions, image=None))
+              for seed, positions in ((20, first), (21, first), (22, second), (23, second))]
+    assert computed == [9] * 6  # four generated matrices, the photo's twice: once per set
+    assert values == [float(SelfSimilarityLoss()({"a": maps(1, 4, 6, 6, seed=seed)}, target, positions=positions,
+                                                 image=None))
+                      for seed, positions in ((20, first), (21, first), (22, second), (23, second))]
+
+
 @pytest.mark.parametrize(("per_channel", "center"), [(True, "style"), (False, "each"), (True, "none")])
 def test_nn_feature_matches_loops(per_channel: bool, center: str) -> None:
     generated = {"a": maps(1, 4, 6, 6, seed=14), "b": maps(1, 2, 6, 6, seed=15)}
@@ -461,6 +480,23 @@ def test_bfloat16_products_of_strotss_terms_stay_near_float32s() -> None:
     assert fast.dtype == torch.float32 and float((fast - exact).abs().max()) < 1e-2 * float(exact.max())
     ours = columns.clone().requires_grad_(True)
     value = moment_distance(ours, style_mean, style_covariance, product=torch.bfloat16)
-    assert math.isclose(float(value), float(moment_distance(columns, style_mean, style_covariance)), rel_tol=1e-2)
+    assert math.isclose(float(value.detach()), float(moment_distance(columns, style_mean, style_covariance)), rel_tol=1e-2)
     value.backward()
     assert ours.grad is not None and ours.grad.dtype == torch.float32 and bool(torch.isfinite(ours.grad).all())
+
+
+def test_a_targets_rows_are_cast_for_the_search_once_and_give_the_same_loss() -> None:
+    style = {"a": maps(1, 4, 8, 8, seed=30).bfloat16(), PIXELS: maps(1, 3, 8, 8, seed=31)}
+    generated = {"a": maps(1, 4, 8, 8, seed=32).bfloat16(), PIXELS: maps(1, 3, 8, 8, seed=33)}
+    positions = draw_positions((8, 8), 20, generator(4))
+    remd, nearest = RemdLoss(), NearestFeatureLoss()
+    targets = [loss.target(style, positions=positions, image=style[PIXELS]) for loss in (remd, nearest)]
+    values = [float(loss(generated, target, positions=positions, image=generated[PIXELS]))
+              for loss, target in zip((remd, nearest), targets)]
+    remd_target, nearest_target = targets
+    cast = remd_target.unit_in(torch.bfloat16), nearest_target.references_in(torch.bfloat16)
+    assert cast[0] is remd_target.unit_in(torch.bfloat16) and cast[1] is nearest_target.references_in(torch.bfloat16)
+    assert torch.equal(cast[0], remd_target.unit.bfloat16()) and remd_target.unit_in(None) is remd_target.unit
+    # A second evaluation reads the kept copies and gives the same values.
+    assert values == [float(loss(generated, target, positions=positions, image=generated[PIXELS]))
+                      for loss, target in zip((remd, nearest), targets)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -132,17 +132,19 @@ def paired_distances(a: torch.Tensor, b: torch.Tensor, metric: str) -> torch.Ten
 
 
 def relaxed_emd(a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chunk: int = DEFAULT_CHUNK,
-                b_unit: torch.Tensor | None = None, search: torch.dtype | None = None) -> torch.Tensor:
+                b_unit: torch.Tensor | None = None, search: torch.dtype | None = None,
+                b_unit_searched: torch.Tensor | None = None) -> torch.Tensor:
     """The relaxed earth mover's distance of STROTSS (eq. 3-5): the larger of the mean over
     ``a``'s rows of the distance to the nearest row of ``b``, and the same from ``b`` to ``a``.
 
     :param b_unit: for the cosine distance, ``b``'s rows scaled to unit length, where the caller
         keeps them (a style's, reused at every evaluation).
     :param search: the dtype the nearest-neighbour products are computed in (None: the rows' own).
+    :param b_unit_searched: ``b_unit`` in ``search``'s dtype, where the caller keeps that too.
     """
     if metric == "cosine":
         return relaxed_cosine_emd(unit_rows(a), unit_rows(b) if b_unit is None else b_unit, chunk=chunk,
-                                  search=search)
+                                  search=search, unit_b_searched=b_unit_searched)
     towards_b, towards_a = nearest_both_ways(a, b, metric=metric, chunk=chunk, search=search)
     forward = paired_distances(a, b[towards_b], metric).mean()
     backward = paired_distances(a[towards_a], b, metric).mean()
@@ -150,9 +152,11 @@ def relaxed_emd(a: torch.Tensor, b: torch.Tensor, *, metric: str = "cosine", chu
 
 
 def relaxed_cosine_emd(unit_a: torch.Tensor, unit_b: torch.Tensor, *, chunk: int = DEFAULT_CHUNK,
-                       search: torch.dtype | None = None) -> torch.Tensor:
-    """:func:`relaxed_emd` under the cosine distance, of rows already of unit length."""
-    towards_b, towards_a = nearest_both_ways(unit_a, unit_b, chunk=chunk, unit=True, search=search)
+                       search: torch.dtype | None = None, unit_b_searched: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`relaxed_emd` under the cosine distance, of rows already of unit length
+    (``unit_b_searched``: ``unit_b`` in ``search``'s dtype, where the caller keeps it)."""
+    searched_b = unit_b if unit_b_searched is None else unit_b_searched
+    towards_b, towards_a = nearest_both_ways(unit_a, searched_b, chunk=chunk, unit=True, search=search)
     forward = 1.0 - (unit_a * unit_b[towards_b]).sum(1).mean()
     # Each b row's product with its nearest a row, summed per a row first: an (N, D) product
     # with gradients instead of an (M, D) one.
@@ -177,9 +181,28 @@ def moment_distance(columns: torch.Tensor, mean: torch.Tensor, covariance: torch
     return (own_mean - mean).abs().sum() / dimensions + (own_covariance - covariance).abs().sum() / dimensions**2
 
 
+def kept_in(cache: dict[torch.dtype, torch.Tensor], rows: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """``rows`` in ``dtype`` (None: as they are), cast on the first call and kept in ``cache``:
+    a target's rows, searched at every evaluation of a run."""
+    if dtype is None or dtype == rows.dtype:
+        return rows
+    if dtype not in cache:
+        cache[dtype] = rows.to(dtype)
+    return cache[dtype]
+
+
 def colours_at(image: torch.Tensor, positions: SamplePositions) -> torch.Tensor:
     """The RGB colours of ``image`` at ``positions``, ``(N, 3)``."""
     return read_hypercolumns({PIXELS: image}, positions)
+
+
+class HypercolumnLoss:
+    """A loss the engine hands every layer at once, with the positions to read them at
+    (``hypercolumns = True``). It reads them through :func:`siayn_core.read_hypercolumns`,
+    which casts only the positions it reads to float32, so it takes bfloat16 maps as they are."""
+
+    hypercolumns = True
+    takes_bfloat16 = True
 
 
 @dataclass(frozen=True)
@@ -192,9 +215,14 @@ class RemdTarget:
     mean: torch.Tensor
     covariance: torch.Tensor
     unit: torch.Tensor
+    searched: dict[torch.dtype, torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
+
+    def unit_in(self, dtype: torch.dtype | None) -> torch.Tensor:
+        """:attr:`unit` in ``dtype``, the search's (None: as it is), cast once."""
+        return kept_in(self.searched, self.unit, dtype)
 
 
-class RemdLoss:
+class RemdLoss(HypercolumnLoss):
     """STROTSS's style loss: ``remd + moment_weight * moments + palette_weight * palette``.
 
     ``remd`` is the relaxed EMD between the generated image's hypercolumns at this evaluation's
@@ -202,10 +230,6 @@ class RemdLoss:
     ``moments`` compares their means and covariances; ``palette`` is the relaxed EMD of the
     RGB colours at the same positions under the Euclidean distance.
     """
-
-    hypercolumns = True
-    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
-    takes_bfloat16 = True
 
     def __init__(self, samples: int = 1024, style_samples: int = 5000, moment_weight: float = 1.0,
                  palette_weight: float = 1.0, resample_every: int = 1, chunk: int = DEFAULT_CHUNK) -> None:
@@ -228,7 +252,8 @@ class RemdLoss:
                  image: torch.Tensor) -> torch.Tensor:
         columns = read_hypercolumns(features, positions)
         product = product_dtype(features)
-        value = relaxed_emd(columns, target.columns, chunk=self.chunk, b_unit=target.unit, search=product)
+        value = relaxed_emd(columns, target.columns, chunk=self.chunk, b_unit=target.unit, search=product,
+                            b_unit_searched=target.unit_in(product))
         if self.moment_weight:
             value = value + self.moment_weight * moment_distance(columns, target.mean, target.covariance,
                                                                  product=product)
@@ -245,19 +270,17 @@ def self_similarity(columns: torch.Tensor, *, product: torch.dtype | None = None
     return distances / distances.sum(0, keepdim=True).clamp_min(EPS)
 
 
-class SelfSimilarityLoss:
+class SelfSimilarityLoss(HypercolumnLoss):
     """STROTSS's content loss: the absolute differences between the self-similarity matrices of
     the generated image's hypercolumns and the photo's, at the same positions, summed over each
     column and averaged over the columns (STROTSS's mean over the matrix times its size), so
     that the value does not shrink as ``samples`` grows."""
 
-    hypercolumns = True
-    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
-    takes_bfloat16 = True
-
     def __init__(self, samples: int = 1024, resample_every: int = 1) -> None:
         self.samples = samples
         self.resample_every = resample_every
+        # The photo's last self-similarity matrix, with the target, positions and product it is of.
+        self._last_photo: tuple[object, SamplePositions, torch.dtype | None, torch.Tensor] | None = None
 
     def target(self, features: Mapping[str, torch.Tensor], *, positions: SamplePositions | None = None,
                image: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -268,8 +291,18 @@ class SelfSimilarityLoss:
                  positions: SamplePositions, image: torch.Tensor | None = None) -> torch.Tensor:
         product = product_dtype(features)
         generated = self_similarity(read_hypercolumns(features, positions), product=product)
-        photo = self_similarity(read_hypercolumns(target, positions, layers=list(features)), product=product)
-        return (generated - photo).abs().sum(0).mean()
+        return (generated - self.photo_similarity(target, positions, list(features), product)).abs().sum(0).mean()
+
+    def photo_similarity(self, target: Mapping[str, torch.Tensor], positions: SamplePositions, layers: list[str],
+                         product: torch.dtype | None) -> torch.Tensor:
+        """The photo's self-similarity matrix at ``positions``, computed again only when the
+        positions or the target changed (between draws, with ``resample_every`` above 1)."""
+        last = self._last_photo
+        if last is not None and last[0] is target and last[1] is positions and last[2] == product:
+            return last[3]
+        photo = self_similarity(read_hypercolumns(target, positions, layers=layers), product=product)
+        self._last_photo = (target, positions, product, photo)
+        return photo
 
 
 def scaled_hypercolumns(features: Mapping[str, torch.Tensor], positions: SamplePositions, *,
@@ -289,6 +322,11 @@ class NearestTarget:
 
     references: torch.Tensor
     mean: torch.Tensor
+    searched: dict[torch.dtype, torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
+
+    def references_in(self, dtype: torch.dtype | None) -> torch.Tensor:
+        """:attr:`references` in ``dtype``, the search's (None: as they are), cast once."""
+        return kept_in(self.searched, self.references, dtype)
 
     @classmethod
     def of(cls, columns: torch.Tensor, center: str) -> NearestTarget:
@@ -310,17 +348,14 @@ def nearest_distance(columns: torch.Tensor, target: NearestTarget, *, center: st
     target, after centring as ``center`` says (the target was centred by :meth:`NearestTarget.of`).
     ``search``: the dtype the nearest-neighbour products are computed in (None: the rows' own)."""
     columns = columns - (columns.mean(0) if center == "each" else target.mean)
-    neighbours = nearest_neighbours(columns, target.references, chunk=chunk, unit=True, search=search)
+    neighbours = nearest_neighbours(columns, target.references_in(search), chunk=chunk, unit=True, search=search)
     return paired_distances(columns, target.references[neighbours], "cosine").mean()
 
 
-class NearestFeatureLoss:
+class NearestFeatureLoss(HypercolumnLoss):
     """NNST's final-pass loss: the mean over the generated image's hypercolumns of the cosine
     distance to the nearest style hypercolumn, after centring (by the style's mean by default)."""
 
-    hypercolumns = True
-    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
-    takes_bfloat16 = True
     CENTRES = CENTRES
 
     def __init__(self, samples: int = 4096, style_samples: int = 16384, per_channel: bool = True,

@@ -37,6 +37,7 @@ from siayn_core import SamplePositions, StageContext, draw_positions
 
 from .matching import (
     DEFAULT_CHUNK,
+    HypercolumnLoss,
     NearestTarget,
     nearest_distance,
     nearest_neighbours,
@@ -60,7 +61,7 @@ class StageTarget:
     evaluations: int = 0
 
 
-class NearestTargetLoss:
+class NearestTargetLoss(HypercolumnLoss):
     """NNST's loss: the cosine distance to targets fixed at each stage (see the module).
 
     :param content_share: the photo's weight in the blend the targets are found from (NNST's
@@ -75,9 +76,6 @@ class NearestTargetLoss:
     :param chunk: query rows compared at once in a search.
     """
 
-    hypercolumns = True
-    # Its maps are read through read_hypercolumns, which casts only the positions it reads.
-    takes_bfloat16 = True
     stage_targets = True
 
     def __init__(self, content_share: float = 0.75, stride: int = 4, style_samples: int = 16384,
