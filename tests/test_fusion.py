@@ -30,7 +30,8 @@ def small_network() -> nn.Sequential:
     ).requires_grad_(False).eval()
 
 
-def forward_and_gradient(network: nn.Module, image: torch.Tensor, dtype: torch.dtype | None) -> tuple[torch.Tensor, ...]:
+def forward_and_gradient(network: nn.Module, image: torch.Tensor,
+                         dtype: torch.dtype | None) -> tuple[torch.Tensor, ...]:
     image = image.clone().requires_grad_(True)
     with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         output = network(image)
