@@ -21,8 +21,7 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     float32.
 
     bfloat16 features are multiplied in bfloat16 (the products accumulate in float32 in
-    oneDNN and cuBLAS), and the matrix is kept to float32's precision by a second product
-    (:func:`_bfloat16_product`) before it is compared in float32.
+    oneDNN and cuBLAS) and the Gram matrix is then compared in float32.
 
     :param normalize: divide by ``C * H * W``, as the original SIAYN did.
     """
@@ -31,6 +30,8 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         gram = _Gram.apply(features)
     else:
         gram = _gram_product(features, _by_convolution(features))
+    if gram.dtype == torch.bfloat16:
+        gram = gram.float()
     if normalize:
         gram = gram / (channels * height * width)
     return gram
@@ -72,7 +73,7 @@ class _Gram(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (features,) = ctx.saved_tensors
-        symmetric = (grad + grad.transpose(1, 2)).to(features.dtype)
+        symmetric = grad + grad.transpose(1, 2)
         if ctx.by_convolution and _convolution_is_faster(features, symmetric):
             return _backward_by_convolution(features, symmetric)
         return _backward_by_matrix_product(features, symmetric)
@@ -153,30 +154,14 @@ def _fastest_runs(ways: tuple[Any, ...], features: torch.Tensor, symmetric: torc
 
 
 def _gram_product(features: torch.Tensor, by_convolution: bool) -> torch.Tensor:
-    """``F F^T`` per batch item, unnormalized (in float32 for bfloat16 features);
-    ``by_convolution``: see :func:`_by_convolution`."""
+    """``F F^T`` per batch item, unnormalized; ``by_convolution``: see :func:`_by_convolution`."""
     if by_convolution:
         channels = features.shape[1]
         return conv2d_weight(features, (channels, channels, 1, 1), features).view(1, channels, channels)
     rows = _pixel_rows(features)
-    if features.dtype == torch.bfloat16:
-        return torch.stack([_bfloat16_product(item.transpose(0, 1), item) for item in rows])
     if rows.shape[0] == 1:  # mm is faster than a one-item bmm
         return torch.mm(rows[0].transpose(0, 1), rows[0]).unsqueeze(0)
     return torch.bmm(rows.transpose(1, 2), rows)
-
-
-def _bfloat16_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b`` of bfloat16 matrices in float32, to within about 2^-17 of the exact product.
-
-    The product accumulates in float32 but comes out rounded to bfloat16's 8 bits, and near
-    the end of a run the style loss's G - T is small enough for that rounding to be a sizeable
-    share of it. ``addmm`` subtracts the rounded product inside the float32 accumulator of a
-    second product, which leaves the rounding error; the two sum to the product.
-    """
-    rounded = torch.mm(a, b)
-    error = torch.addmm(rounded, a, b, beta=-1)
-    return rounded.float() + error.float()
 
 
 def _by_convolution(features: torch.Tensor) -> bool:
