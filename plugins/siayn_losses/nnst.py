@@ -41,8 +41,8 @@ from .matching import (
     NearestTarget,
     nearest_distance,
     nearest_neighbours,
-    scaled_hypercolumns,
     product_dtype,
+    scaled_hypercolumns,
     unit_rows,
 )
 
