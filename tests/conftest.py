@@ -11,10 +11,16 @@ from pathlib import Path
 import pytest
 
 from siayn_core import Registry, load_plugins
+from siayn_core.engine import fusion
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 VGG16_WEIGHTS = SHARED / "weights" / "vgg16-397923af.pth"
+
+needs_onednn_bfloat16 = pytest.mark.skipif(
+    fusion._fused_convolution() is None or not fusion._onednn_takes_bfloat16(),
+    reason="needs torch's oneDNN with bfloat16 convolutions on this CPU",
+)
 
 _counter = itertools.count()
 

@@ -16,10 +16,7 @@ from siayn_core.engine.fusion import Conv2dReLU, fuse_convolutions_with_relus
 from siayn_core.engine.painter import Painter
 from siayn_core.host.registry import Registry
 
-needs_onednn_bfloat16 = pytest.mark.skipif(
-    fusion._fused_convolution() is None or not fusion._onednn_takes_bfloat16(),
-    reason="needs torch's oneDNN with bfloat16 convolutions on this CPU",
-)
+from .conftest import needs_onednn_bfloat16
 
 
 def small_network() -> nn.Sequential:

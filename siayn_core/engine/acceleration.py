@@ -6,7 +6,8 @@ is faster for VGG on the CPU (docs/performance.md), so ``auto`` turns it on for 
 extractors on the CPU and CUDA. ``precision: auto`` runs the backbone under bfloat16
 autocast on CUDA devices that support it and on CPUs that compute bfloat16 natively
 (:func:`cpu_computes_bfloat16`), float32 elsewhere; there its convolutions keep bfloat16
-weights and compute their ReLUs as they write (:mod:`.fusion`).
+weights and compute their ReLUs as they write (:mod:`.fusion`), and the first one reads the
+image at float32 precision (:mod:`.image_precision`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from ..plugin.errors import SiaynError
 from .fusion import fuse_convolutions_with_relus
+from .image_precision import read_image_in_full
 
 #: What the ``precision`` key accepts.
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -158,6 +160,7 @@ def accelerate(
         extractor = with_weights_in(extractor, dtype)
         if dtype == torch.bfloat16 and device.type == "cpu" and cpu_computes_bfloat16():
             fuse_convolutions_with_relus(extractor)
+        read_image_in_full(extractor, dtype)
     return AcceleratedExtractor(extractor, channels_last=last, dtype=dtype, device=device, bfloat16_layers=kept)
 
 
