@@ -2,12 +2,12 @@
 backbone runs in bfloat16 (or float16).
 
 Under autocast the image is rounded to bfloat16 before its first convolution: 8 bits of
-mantissa, a step of about half a grey level of an 8-bit image. Late in an L-BFGS run most
+mantissa, a step of up to about one grey level of an 8-bit image. Late in an L-BFGS run most
 pixels move by less than that, so the loss stops seeing the steps the optimizer takes and its
 curvature pairs go wrong. :class:`SplitPrecision` hands the convolution the image as its
 rounded part and the remainder side by side in the channels, and the convolution weighs both
-with the same weights, accumulating in float32: one product, as fast as before, that sees the
-image to about 16 bits. The gradient is the rounded part's, as it was.
+with the same weights, accumulating in float32: one product, nearly as fast as before, that sees
+the image to about 16 bits. The gradient is the rounded part's, as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .fusion import Conv2dReLU
+
 
 class SplitPrecision(nn.Module):
     """``x`` (float32, ``(B, C, H, W)``) as ``[round(x), round(x - round(x))]`` in ``dtype``:
