@@ -196,17 +196,16 @@ class _CovarianceDistance(torch.autograd.Function):
         factor = centred if product is None else centred.to(product)
         # N times the difference, in one pass: the product divided by N would be a pass more.
         scaled_difference = torch.sub(factor.transpose(0, 1) @ factor, covariance, alpha=rows)
-        ctx.save_for_backward(centred, scaled_difference)
-        ctx.product = product
+        ctx.save_for_backward(factor, scaled_difference)
+        ctx.rows_dtype = centred.dtype
         return scaled_difference.abs().sum() / rows
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        centred, scaled_difference = ctx.saved_tensors
-        sign = scaled_difference.sign()
-        gradient = matrix_product(centred, sign, ctx.product)
-        return gradient.mul_(grad * (2.0 / centred.shape[0])), None, None
+        factor, scaled_difference = ctx.saved_tensors
+        gradient = (factor @ scaled_difference.sign().to(factor.dtype)).to(ctx.rows_dtype)
+        return gradient.mul_(grad * (2.0 / factor.shape[0])), None, None
 
 
 def kept_in(cache: dict[torch.dtype, torch.Tensor], rows: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:

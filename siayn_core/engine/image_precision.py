@@ -76,12 +76,10 @@ def read_image_in_full(network: nn.Module, dtype: torch.dtype, *, image_channels
 def _doubled(convolution: nn.Conv2d) -> nn.Conv2d:
     """A copy of ``convolution`` over twice its input channels, each weight given twice."""
     weight = convolution.weight
-    layout = (torch.channels_last if weight.is_contiguous(memory_format=torch.channels_last)
-              and not weight.is_contiguous() else torch.contiguous_format)
     doubled = deepcopy(convolution)
     doubled.in_channels *= 2
-    doubled.weight = nn.Parameter(torch.cat([weight, weight], dim=1).contiguous(memory_format=layout),
-                                  requires_grad=False)
+    # torch.cat keeps the weight's memory format, channels_last included.
+    doubled.weight = nn.Parameter(torch.cat([weight, weight], dim=1), requires_grad=False)
     return doubled
 
 
